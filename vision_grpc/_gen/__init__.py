@@ -1,0 +1,1 @@
+"""Generated protobuf modules. Do not edit; see scripts/gen_protos.py."""
