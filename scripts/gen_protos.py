@@ -62,16 +62,18 @@ def _include_dirs(shim: Path) -> list[Path]:
     return [PROTO_ROOT, shim, common, well_known]
 
 
-def _compile(out: Path) -> None:
+def _protoc(proto_root: Path, outputs: list[str]) -> None:
     from grpc_tools import protoc
 
     with tempfile.TemporaryDirectory() as shim_dir:
-        includes = _include_dirs(Path(shim_dir))
-        sources = sorted(str(p.relative_to(PROTO_ROOT)) for p in PROTO_ROOT.rglob("*.proto"))
-        args = ["protoc", *(f"-I{d}" for d in includes),
-                f"--python_out={out}", f"--pyi_out={out}", f"--grpc_python_out={out}", *sources]
-        if protoc.main(args) != 0:
+        includes = [proto_root, *_include_dirs(Path(shim_dir))[1:]]
+        sources = sorted(str(p.relative_to(proto_root)) for p in proto_root.rglob("*.proto"))
+        if protoc.main(["protoc", *(f"-I{d}" for d in includes), *outputs, *sources]) != 0:
             sys.exit("gen_protos: protoc failed (see the messages above)")
+
+
+def _compile(out: Path) -> None:
+    _protoc(PROTO_ROOT, [f"--python_out={out}", f"--pyi_out={out}", f"--grpc_python_out={out}"])
 
 
 def _rewrite(raw: Path, dest: Path) -> None:
@@ -104,7 +106,13 @@ def _tree(path: Path) -> dict[str, str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if vision_grpc/_gen is stale")
+    parser.add_argument("--descriptor-set-out", type=Path, metavar="FILE",
+                        help="only write a FileDescriptorSet (with imports) of --proto-root to FILE")
+    parser.add_argument("--proto-root", type=Path, default=PROTO_ROOT, help="with --descriptor-set-out")
     args = parser.parse_args()
+    if args.descriptor_set_out:
+        _protoc(args.proto_root.resolve(), ["--include_imports", f"--descriptor_set_out={args.descriptor_set_out}"])
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         fresh = Path(tmp) / "_gen"
         generate(fresh)
