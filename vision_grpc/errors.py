@@ -1,0 +1,317 @@
+"""The one exception tree of vision-grpc, and the tables that map status codes.
+
+Every failure a caller can see is a ``VisionError``::
+
+    VisionError
+    ├── ValidationError        your request breaks a documented rule; nothing was sent (also ValueError)
+    ├── InvalidTemplateError   a google.api.http path template is malformed (also ValueError)
+    ├── ApiError               the service (or a proxy in front of it) answered with an error status
+    │   ├── InvalidArgument        400, the service rejected the request
+    │   ├── Unauthenticated        401, credentials missing, expired or not accepted
+    │   ├── PermissionDenied       403
+    │   ├── NotFound               404, e.g. an unknown operation name or input object
+    │   ├── ResourceExhausted      429, quota; see ``retry_delay``
+    │   ├── Cancelled              499
+    │   ├── Unimplemented          501
+    │   ├── Unavailable            503, transient: safe to retry idempotent calls
+    │   └── DeadlineExceeded       504
+    ├── OperationError         a long-running operation finished with an error status
+    ├── OperationTimeout       waiting for an operation ran out of time; it may still finish (also TimeoutError)
+    └── TransportError         the connection failed before any status was received
+
+Codes follow google/rpc/code.proto; the HTTP equivalents are those of the same file (and of
+grpc-gateway's ``HTTPStatusFromCode``). Messages and reprs never include request metadata,
+so credentials cannot leak through an exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+
+if TYPE_CHECKING:
+    from google.protobuf.message import Message
+
+__all__ = [
+    "ApiError",
+    "Cancelled",
+    "DeadlineExceeded",
+    "InvalidArgument",
+    "InvalidTemplateError",
+    "NotFound",
+    "OperationError",
+    "OperationTimeout",
+    "PermissionDenied",
+    "ResourceExhausted",
+    "TransportError",
+    "Unauthenticated",
+    "Unavailable",
+    "Unimplemented",
+    "ValidationError",
+    "VisionError",
+    "code_name",
+    "from_status",
+    "http_status_for",
+    "code_for_http_status",
+]
+
+# google.rpc.Code -> HTTP status, as documented in google/rpc/code.proto.
+_HTTP_STATUS: dict[int, int] = {
+    code_pb2.OK: 200,
+    code_pb2.CANCELLED: 499,  # nginx's "client closed request"; there is no standard code
+    code_pb2.UNKNOWN: 500,
+    code_pb2.INVALID_ARGUMENT: 400,
+    code_pb2.DEADLINE_EXCEEDED: 504,
+    code_pb2.NOT_FOUND: 404,
+    code_pb2.ALREADY_EXISTS: 409,
+    code_pb2.PERMISSION_DENIED: 403,
+    code_pb2.UNAUTHENTICATED: 401,
+    code_pb2.RESOURCE_EXHAUSTED: 429,
+    code_pb2.FAILED_PRECONDITION: 400,  # not 412: the system is in the wrong state, not a header
+    code_pb2.ABORTED: 409,
+    code_pb2.OUT_OF_RANGE: 400,
+    code_pb2.UNIMPLEMENTED: 501,
+    code_pb2.INTERNAL: 500,
+    code_pb2.UNAVAILABLE: 503,
+    code_pb2.DATA_LOSS: 500,
+}
+
+# HTTP status -> code, used only when a response carries no google.rpc.Status (a proxy's page).
+_CODE_FOR_HTTP: dict[int, int] = {
+    400: code_pb2.INVALID_ARGUMENT,
+    401: code_pb2.UNAUTHENTICATED,
+    403: code_pb2.PERMISSION_DENIED,
+    404: code_pb2.NOT_FOUND,
+    409: code_pb2.ABORTED,
+    412: code_pb2.FAILED_PRECONDITION,
+    416: code_pb2.OUT_OF_RANGE,
+    429: code_pb2.RESOURCE_EXHAUSTED,
+    499: code_pb2.CANCELLED,
+    500: code_pb2.INTERNAL,
+    501: code_pb2.UNIMPLEMENTED,
+    502: code_pb2.UNAVAILABLE,  # a gateway that could not reach the backend: transient
+    503: code_pb2.UNAVAILABLE,
+    504: code_pb2.DEADLINE_EXCEEDED,
+}
+
+# Rich error details a google.rpc.Status may carry (google/rpc/error_details.proto).
+_DETAIL_TYPES: dict[str, type[Message]] = {
+    cls.DESCRIPTOR.full_name: cls
+    for cls in (
+        error_details_pb2.ErrorInfo,
+        error_details_pb2.RetryInfo,
+        error_details_pb2.DebugInfo,
+        error_details_pb2.QuotaFailure,
+        error_details_pb2.PreconditionFailure,
+        error_details_pb2.BadRequest,
+        error_details_pb2.RequestInfo,
+        error_details_pb2.ResourceInfo,
+        error_details_pb2.Help,
+        error_details_pb2.LocalizedMessage,
+    )
+}
+
+
+def code_name(code: int) -> str:
+    """``3`` -> ``"INVALID_ARGUMENT"``; unknown numbers give ``"CODE_<n>"``."""
+    try:
+        return str(code_pb2.Code.Name(code))
+    except ValueError:
+        return f"CODE_{code}"
+
+
+def http_status_for(code: int) -> int:
+    """The HTTP status that google/rpc/code.proto pairs with a ``google.rpc.Code``."""
+    return _HTTP_STATUS.get(code, 500)
+
+
+def code_for_http_status(http_status: int) -> int:
+    """Best ``google.rpc.Code`` for a bare HTTP status (no error body to say better)."""
+    if http_status in _CODE_FOR_HTTP:
+        return _CODE_FOR_HTTP[http_status]
+    if 400 <= http_status < 500:
+        return int(code_pb2.FAILED_PRECONDITION)
+    return int(code_pb2.UNKNOWN if http_status >= 500 else code_pb2.OK)
+
+
+class VisionError(Exception):
+    """Base class of every error raised by vision-grpc."""
+
+
+class ValidationError(VisionError, ValueError):
+    """The request breaks a documented rule; it was not sent. Fix the request.
+
+    ``field`` is the proto field path (``requests[3].input_config.gcs_source.uri``) and ``rule``
+    says what it must satisfy.
+    """
+
+    def __init__(self, field: str, rule: str) -> None:
+        self.field = field
+        self.rule = rule
+        super().__init__(f"{field}: {rule}")
+
+
+class InvalidTemplateError(VisionError, ValueError):
+    """A google.api.http path template is malformed; a bug in the proto options, not in your call."""
+
+    def __init__(self, template: str, position: int, reason: str) -> None:
+        self.template = template
+        self.position = position
+        self.reason = reason
+        super().__init__(f"invalid path template {template!r} at position {position}: {reason}")
+
+
+class ApiError(VisionError):
+    """The service answered with an error status.
+
+    ``code`` is the ``google.rpc.Code`` number (``code_name`` gives its name), ``http_status``
+    its HTTP equivalent, ``details`` the decoded rich details (``ErrorInfo``, ``BadRequest``,
+    ``RetryInfo``, ...; unknown ones stay ``Any``), and ``status`` the whole ``google.rpc.Status``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int = code_pb2.UNKNOWN,
+        http_status: int | None = None,
+        details: Sequence[Message] = (),
+        status: status_pb2.Status | None = None,
+    ) -> None:
+        self.code = code
+        self.code_name = code_name(code)
+        self.http_status = http_status if http_status is not None else http_status_for(code)
+        self.message = message
+        self.details = list(details)
+        self.status = status if status is not None else status_pb2.Status(code=code, message=message)
+        super().__init__(f"{self.code_name} ({self.http_status}): {message}")
+
+    def detail(self, detail_type: type[Any]) -> Any:
+        """The first decoded detail of ``detail_type`` (e.g. ``error_details_pb2.ErrorInfo``), or None."""
+        return next((d for d in self.details if isinstance(d, detail_type)), None)
+
+    @property
+    def retry_delay(self) -> float | None:
+        """Seconds the server asked us to wait (``google.rpc.RetryInfo``), if it said."""
+        info = self.detail(error_details_pb2.RetryInfo)
+        if info is None or not info.HasField("retry_delay"):
+            return None
+        return float(info.retry_delay.seconds + info.retry_delay.nanos / 1e9)
+
+    @property
+    def field_violations(self) -> list[tuple[str, str]]:
+        """``(field, description)`` pairs from a ``google.rpc.BadRequest`` detail."""
+        bad = self.detail(error_details_pb2.BadRequest)
+        return [(v.field, v.description) for v in bad.field_violations] if bad is not None else []
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_api_error, (type(self), self.message, self.code, self.http_status, self.status))
+
+
+def _rebuild_api_error(cls: type[ApiError], message: str, code: int, http: int, status: Any) -> ApiError:
+    return cls(message, code=code, http_status=http, details=decode_details(status), status=status)
+
+
+class InvalidArgument(ApiError):
+    """400: the service rejected the request as malformed; see ``field_violations``."""
+
+
+class Unauthenticated(ApiError):
+    """401: no valid credentials; check ADC, the key file or the API key."""
+
+
+class PermissionDenied(ApiError):
+    """403: the credentials are valid but may not do this (API disabled, bucket ACLs, API key on a
+    method that does not accept keys, ...)."""
+
+
+class NotFound(ApiError):
+    """404: no such operation, input object or route."""
+
+
+class ResourceExhausted(ApiError):
+    """429: quota or rate limit; ``retry_delay`` says how long to wait when the server said."""
+
+
+class Cancelled(ApiError):
+    """499: the call (or the operation) was cancelled."""
+
+
+class Unimplemented(ApiError):
+    """501: the server does not implement this method or feature."""
+
+
+class Unavailable(ApiError):
+    """503: transient unavailability; idempotent calls are retried automatically."""
+
+
+class DeadlineExceeded(ApiError):
+    """504: the call's deadline passed before an answer."""
+
+
+_CLASS_FOR_CODE: dict[int, type[ApiError]] = {
+    code_pb2.INVALID_ARGUMENT: InvalidArgument,
+    code_pb2.UNAUTHENTICATED: Unauthenticated,
+    code_pb2.PERMISSION_DENIED: PermissionDenied,
+    code_pb2.NOT_FOUND: NotFound,
+    code_pb2.RESOURCE_EXHAUSTED: ResourceExhausted,
+    code_pb2.CANCELLED: Cancelled,
+    code_pb2.UNIMPLEMENTED: Unimplemented,
+    code_pb2.UNAVAILABLE: Unavailable,
+    code_pb2.DEADLINE_EXCEEDED: DeadlineExceeded,
+}
+
+
+def decode_details(status: status_pb2.Status) -> list[Message]:
+    """Unpack the ``Any`` details of a status into their google.rpc types where known."""
+    decoded: list[Message] = []
+    for any_detail in status.details:
+        cls = _DETAIL_TYPES.get(any_detail.TypeName())
+        if cls is None:
+            decoded.append(any_detail)
+            continue
+        message = cls()
+        any_detail.Unpack(message)
+        decoded.append(message)
+    return decoded
+
+
+def from_status(status: status_pb2.Status, *, http_status: int | None = None, hint: str = "") -> ApiError:
+    """The ``ApiError`` subclass for a ``google.rpc.Status``; ``hint`` is appended to the message."""
+    cls = _CLASS_FOR_CODE.get(status.code, ApiError)
+    message = status.message or code_name(status.code)
+    if hint:
+        message = f"{message} ({hint})"
+    return cls(message, code=status.code, http_status=http_status, details=decode_details(status), status=status)
+
+
+class OperationError(VisionError):
+    """A long-running operation finished with an error; ``error`` is the mapped ``ApiError``.
+
+    This is an expected outcome (bad input object, cancelled operation), not a client bug.
+    """
+
+    def __init__(self, name: str, status: status_pb2.Status) -> None:
+        self.name = name
+        self.status = status
+        self.error = from_status(status)
+        super().__init__(f"operation {name} failed: {self.error}")
+
+    @property
+    def code(self) -> int:
+        return int(self.status.code)
+
+
+class OperationTimeout(VisionError, TimeoutError):
+    """Waiting for operation ``name`` ran out of time; it may still finish: resume it by name."""
+
+    def __init__(self, name: str, waited: float) -> None:
+        self.name = name
+        self.waited = waited
+        super().__init__(f"operation {name} not done after {waited:.1f}s; resume it by name later")
+
+
+class TransportError(VisionError):
+    """No status was received: the connection failed (refused, reset, TLS, DNS)."""
