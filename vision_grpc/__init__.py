@@ -1,7 +1,79 @@
-"""vision-grpc: a lean client for Google Cloud Vision asynchronous batch annotation."""
+"""vision-grpc: a lean client for Google Cloud Vision asynchronous batch annotation.
+
+``Client`` (blocking) and ``AsyncClient`` (asyncio) call the ImageAnnotator service over gRPC
+or REST; ``types`` holds the request and response messages and builders; ``errors`` the
+exception tree; ``testing.Emulator`` a local server for tests. Names load on first use, so
+importing the package alone costs next to nothing.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+_EXPORTS = {
+    "Client": "vision_grpc.client",
+    "Operation": "vision_grpc.client",
+    "AsyncClient": "vision_grpc.aio",
+    "AsyncOperation": "vision_grpc.aio",
+    "ClientOptions": "vision_grpc._options",
+    "PollPolicy": "vision_grpc._options",
+    "RetryPolicy": "vision_grpc._options",
+    "ApiError": "vision_grpc.errors",
+    "OperationError": "vision_grpc.errors",
+    "OperationTimeout": "vision_grpc.errors",
+    "TransportError": "vision_grpc.errors",
+    "ValidationError": "vision_grpc.errors",
+    "VisionError": "vision_grpc.errors",
+}
+_SUBMODULES = {"errors", "types", "testing", "aio", "client"}
+
+__all__ = [
+    "ApiError",
+    "AsyncClient",
+    "AsyncOperation",
+    "Client",
+    "ClientOptions",
+    "Operation",
+    "OperationError",
+    "OperationTimeout",
+    "PollPolicy",
+    "RetryPolicy",
+    "TransportError",
+    "ValidationError",
+    "VisionError",
+    "__version__",
+    "errors",
+    "types",
+]
+
+if TYPE_CHECKING:
+    from vision_grpc import errors, types
+    from vision_grpc._options import ClientOptions, PollPolicy, RetryPolicy
+    from vision_grpc.aio import AsyncClient, AsyncOperation
+    from vision_grpc.client import Client, Operation
+    from vision_grpc.errors import (
+        ApiError,
+        OperationError,
+        OperationTimeout,
+        TransportError,
+        ValidationError,
+        VisionError,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"vision_grpc.{name}")
+    else:
+        raise AttributeError(f"module 'vision_grpc' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(__all__) | _SUBMODULES)

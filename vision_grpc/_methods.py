@@ -90,7 +90,8 @@ def _class(desc: descriptor.Descriptor) -> type[Message]:
     if desc.full_name == "google.protobuf.Empty":
         return empty_pb2.Empty
     if desc.full_name == "google.longrunning.Operation":
-        return operations_pb2.Operation
+        operation: type[Message] = operations_pb2.Operation
+        return operation
     cls: type[Message] = message_factory.GetMessageClass(desc)
     return cls
 

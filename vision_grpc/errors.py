@@ -169,7 +169,11 @@ class ApiError(VisionError):
     ``code`` is the ``google.rpc.Code`` number (``code_name`` gives its name), ``http_status``
     its HTTP equivalent, ``details`` the decoded rich details (``ErrorInfo``, ``BadRequest``,
     ``RetryInfo``, ...; unknown ones stay ``Any``), and ``status`` the whole ``google.rpc.Status``.
+    ``request_sent`` is False when the transport knows the request never reached a server
+    (connection refused), which makes even a non-idempotent submit safe to retry.
     """
+
+    request_sent: bool = True
 
     def __init__(
         self,

@@ -1,0 +1,81 @@
+"""Credentials through google-auth, imported only when a call needs them.
+
+Modes, in order of precedence: anonymous (the emulator), an API key (sent as the
+``x-goog-api-key`` header, never in a URL), explicit google-auth credentials, a credentials file
+(service account, authorized user, external account), and Application Default Credentials.
+Scopes are cloud-platform and cloud-vision; google-auth refreshes tokens. A quota project is
+sent as ``x-goog-user-project``. Nothing here ever puts a secret into a message or repr.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from vision_grpc._options import SCOPES, ClientOptions, is_loopback, split_endpoint
+from vision_grpc.errors import ValidationError
+
+__all__ = ["AuthPlan", "plan_auth", "token_request"]
+
+
+@dataclass(frozen=True)
+class AuthPlan:
+    """What to attach to every call: google-auth credentials and/or static headers."""
+
+    credentials: Any  # google.auth.credentials.Credentials, or None
+    headers: tuple[tuple[str, str], ...]
+    mode: str
+
+    def __repr__(self) -> str:
+        names = ", ".join(key for key, _ in self.headers)
+        return f"AuthPlan(mode={self.mode!r}, headers=[{names}])"
+
+
+def _google_auth() -> Any:
+    try:
+        import google.auth
+        import google.auth.exceptions
+    except ImportError as exc:  # pragma: no cover - google-auth is a runtime dependency
+        raise ImportError("vision-grpc needs google-auth for credentials: pip install google-auth") from exc
+    return google.auth
+
+
+def plan_auth(options: ClientOptions) -> AuthPlan:
+    """Resolve credentials once, at client construction."""
+    headers: list[tuple[str, str]] = []
+    if options.quota_project:
+        headers.append(("x-goog-user-project", options.quota_project))
+    host, _ = split_endpoint(options.resolved_endpoint)
+    explicit = options.api_key is not None or options.credentials is not None or options.credentials_file
+    if options.anonymous or (not explicit and is_loopback(host)):
+        # A loopback endpoint (the emulator) with no credentials given: do not go looking for ADC,
+        # which would probe the metadata server and stall offline.
+        return AuthPlan(None, tuple(headers), "anonymous")
+    if options.api_key is not None:
+        if not options.api_key:
+            raise ValidationError("api_key", "must not be empty")
+        headers.append(("x-goog-api-key", options.api_key))
+        return AuthPlan(None, tuple(headers), "api_key")
+    auth = _google_auth()
+    if options.credentials is not None:
+        credentials = auth.credentials.with_scopes_if_required(options.credentials, SCOPES)
+        return AuthPlan(credentials, tuple(headers), "credentials")
+    try:
+        if options.credentials_file:
+            credentials, _ = auth.load_credentials_from_file(options.credentials_file, scopes=SCOPES)
+            return AuthPlan(credentials, tuple(headers), "credentials_file")
+        credentials, _ = auth.default(scopes=SCOPES)
+    except auth.exceptions.DefaultCredentialsError as exc:
+        field = "credentials_file" if options.credentials_file else "credentials"
+        raise ValidationError(field, f"could not load Google credentials ({type(exc).__name__}); set "
+                                     "GOOGLE_APPLICATION_CREDENTIALS, run `gcloud auth application-default "
+                                     "login`, or pass credentials_file=, api_key= or anonymous=True") from exc
+    return AuthPlan(credentials, tuple(headers), "adc")
+
+
+def token_request() -> Any:
+    """A google-auth HTTP request object for token refresh, over a pooled urllib3 manager."""
+    import urllib3
+    from google.auth.transport.urllib3 import Request
+
+    return Request(urllib3.PoolManager())  # type: ignore[no-untyped-call]

@@ -1,0 +1,138 @@
+"""Short builders for the common requests; they return the plain generated messages.
+
+Nothing is hidden: each builder fills the documented fields of one request message and the
+result can be inspected or changed like any protobuf message before it is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from types import ModuleType
+from typing import Any
+
+from vision_grpc._methods import VERSIONS
+from vision_grpc.errors import ValidationError
+
+__all__ = ["async_files_request", "async_images_request", "images_request", "files_request"]
+
+FeatureLike = str | int | Any  # a Feature.Type name or number, or a Feature message
+_MIME_BY_SUFFIX = {".pdf": "application/pdf", ".tif": "image/tiff", ".tiff": "image/tiff", ".gif": "image/gif"}
+
+
+def _module(version: str) -> ModuleType:
+    try:
+        return VERSIONS[version]
+    except KeyError:
+        raise ValidationError("version", f"must be one of {sorted(VERSIONS)}, got {version!r}") from None
+
+
+def _features(module: ModuleType, features: Iterable[FeatureLike]) -> list[Any]:
+    out = []
+    for i, feature in enumerate([features] if isinstance(features, str) else features):
+        if isinstance(feature, module.Feature):
+            out.append(feature)
+            continue
+        try:
+            kind = module.Feature.Type.Value(feature) if isinstance(feature, str) else int(feature)
+        except ValueError:
+            raise ValidationError(f"features[{i}]", f"unknown feature type {feature!r}") from None
+        out.append(module.Feature(type=kind))
+    return out
+
+
+def guess_mime_type(uri: str) -> str:
+    suffix = uri[uri.rfind("."):].lower() if "." in uri.rsplit("/", 1)[-1] else ""
+    try:
+        return _MIME_BY_SUFFIX[suffix]
+    except KeyError:
+        raise ValidationError(
+            "input_config.mime_type",
+            f"cannot tell the file type of {uri!r}: pass mime_type= (application/pdf, image/tiff or image/gif)",
+        ) from None
+
+
+def _output(module: ModuleType, output_uri: str, batch_size: int | None) -> Any:
+    config = module.OutputConfig(gcs_destination=module.GcsDestination(uri=output_uri))
+    if batch_size is not None:
+        config.batch_size = batch_size
+    return config
+
+
+def async_files_request(
+    uris: str | Sequence[str],
+    *,
+    output_uri: str,
+    features: Iterable[FeatureLike] = ("DOCUMENT_TEXT_DETECTION",),
+    batch_size: int | None = None,
+    mime_type: str | None = None,
+    version: str = "v1",
+) -> Any:
+    """``AsyncBatchAnnotateFilesRequest`` for gs:// files (PDF, TIFF, GIF) written under ``output_uri``.
+
+    With several files, each one's results go to ``output_uri`` followed by the file's index
+    (``out/0/``, ``out/1/``...), so their shards do not overwrite each other.
+    """
+    module = _module(version)
+    items = [uris] if isinstance(uris, str) else list(uris)
+    requests = []
+    for i, uri in enumerate(items):
+        prefix = output_uri if len(items) == 1 else f"{output_uri.rstrip('/')}/{i}/"
+        requests.append(module.AsyncAnnotateFileRequest(
+            input_config=module.InputConfig(gcs_source=module.GcsSource(uri=uri),
+                                            mime_type=mime_type or guess_mime_type(uri)),
+            features=_features(module, features),
+            output_config=_output(module, prefix, batch_size),
+        ))
+    return module.AsyncBatchAnnotateFilesRequest(requests=requests)
+
+
+def _image(module: ModuleType, image: str | bytes) -> Any:
+    if isinstance(image, bytes):
+        return module.Image(content=image)
+    return module.Image(source=module.ImageSource(image_uri=image))
+
+
+def _image_requests(module: ModuleType, images: Iterable[str | bytes], features: Iterable[FeatureLike]) -> list[Any]:
+    feature_list = _features(module, features)
+    return [module.AnnotateImageRequest(image=_image(module, image), features=feature_list) for image in images]
+
+
+def async_images_request(
+    images: Iterable[str | bytes],
+    *,
+    output_uri: str,
+    features: Iterable[FeatureLike] = ("TEXT_DETECTION",),
+    batch_size: int | None = None,
+    version: str = "v1",
+) -> Any:
+    """``AsyncBatchAnnotateImagesRequest`` for image URIs (gs:// or https://) or bytes."""
+    module = _module(version)
+    return module.AsyncBatchAnnotateImagesRequest(requests=_image_requests(module, images, features),
+                                                  output_config=_output(module, output_uri, batch_size))
+
+
+def images_request(
+    images: Iterable[str | bytes], *, features: Iterable[FeatureLike] = ("TEXT_DETECTION",), version: str = "v1"
+) -> Any:
+    """``BatchAnnotateImagesRequest`` (synchronous, at most 16 images) for URIs or bytes."""
+    module = _module(version)
+    return module.BatchAnnotateImagesRequest(requests=_image_requests(module, images, features))
+
+
+def files_request(
+    source: str | bytes,
+    *,
+    mime_type: str | None = None,
+    pages: Sequence[int] = (),
+    features: Iterable[FeatureLike] = ("DOCUMENT_TEXT_DETECTION",),
+    version: str = "v1",
+) -> Any:
+    """``BatchAnnotateFilesRequest`` (synchronous, one file, at most 5 pages): gs:// URI or bytes."""
+    module = _module(version)
+    if isinstance(source, bytes):
+        config = module.InputConfig(content=source, mime_type=mime_type or "application/pdf")
+    else:
+        config = module.InputConfig(gcs_source=module.GcsSource(uri=source),
+                                    mime_type=mime_type or guess_mime_type(source))
+    item = module.AnnotateFileRequest(input_config=config, features=_features(module, features), pages=list(pages))
+    return module.BatchAnnotateFilesRequest(requests=[item])

@@ -1,0 +1,162 @@
+"""What ``Client`` and ``AsyncClient`` share: every step of a call except the I/O.
+
+Preparing a call (pick the RPC from the request type, fill ``parent``, validate, build the
+metadata), the retry and wait flows, and the operation handle's non-I/O parts live here once;
+the two clients only drive the flows (``time.sleep`` vs ``await asyncio.sleep``).
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import replace
+from typing import Any
+from urllib.parse import quote
+
+import grpc
+from google.longrunning import operations_pb2
+from google.protobuf.message import Message
+from google.rpc import code_pb2
+
+from vision_grpc import __version__
+from vision_grpc._auth import plan_auth
+from vision_grpc._flow import Flow, call_flow
+from vision_grpc._lro import metadata_of, result_of
+from vision_grpc._methods import OPERATIONS, OPERATIONS_SERVICE, MethodInfo, method_for_request
+from vision_grpc._options import ClientOptions
+from vision_grpc._polling import WaitSupport, wait_flow
+from vision_grpc._validate import validate
+from vision_grpc.errors import ApiError, from_status
+
+__all__ = ["ClientBase", "OperationBase", "API_CLIENT"]
+
+API_CLIENT = f"gl-python/{platform.python_version()} grpc/{grpc.__version__} vision-grpc/{__version__}"
+_API_KEY_HINT = (
+    "the service does not accept API keys for files:asyncBatchAnnotate; "
+    "use OAuth credentials (ADC, credentials_file= or credentials=)"
+)
+
+
+class ClientBase:
+    """Options, credentials, metadata and flows; no transport."""
+
+    def __init__(self, options: ClientOptions | None, settings: dict[str, Any]) -> None:
+        if options is None:
+            options = ClientOptions(**settings)
+        elif settings:
+            options = replace(options, **settings)
+        self.options = options
+        self._auth = plan_auth(options)
+        self._static_metadata = (("x-goog-api-client", API_CLIENT), *self._auth.headers)
+        self._wait_support = WaitSupport()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.options!r})"
+
+    # -- per call ---------------------------------------------------------------------------
+
+    def call_metadata(self, method: MethodInfo, request: Message) -> tuple[tuple[str, str], ...]:
+        """Static headers plus the ``x-goog-request-params`` routing header."""
+        if method.service == OPERATIONS_SERVICE:
+            key, value = "name", getattr(request, "name", "")
+        else:
+            key, value = "parent", getattr(request, "parent", "")
+        if not value:
+            return self._static_metadata
+        return (*self._static_metadata, ("x-goog-request-params", f"{key}={quote(value, safe='/')}"))
+
+    def prepare(self, request: Message) -> tuple[MethodInfo, Message]:
+        """Route by request type, fill ``parent`` from project/location, validate."""
+        method = method_for_request(request)
+        parent = self.options.parent
+        if parent and hasattr(request, "parent") and not request.parent:
+            filled = type(request)()
+            filled.CopyFrom(request)  # never mutate the caller's message
+            filled.parent = parent  # type: ignore[attr-defined]
+            request = filled
+        validate(method, request)
+        return method, request
+
+    def annotate_flow(self, request: Message, timeout: float | None) -> Flow[Message]:
+        method, request = self.prepare(request)
+        try:
+            response = yield from call_flow(method, request, timeout=self._timeout(timeout), retry=self.options.retry)
+        except ApiError as error:
+            if (self._auth.mode == "api_key" and method.name == "AsyncBatchAnnotateFiles"
+                    and error.code in (code_pb2.PERMISSION_DENIED, code_pb2.UNAUTHENTICATED)):
+                raise from_status(error.status, hint=_API_KEY_HINT) from error
+            raise
+        return response
+
+    def operations_flow(self, name: str, request: Message, timeout: float | None) -> Flow[Message]:
+        return call_flow(OPERATIONS[name], request, timeout=self._timeout(timeout), retry=self.options.retry)
+
+    def get_flow(self, name: str, timeout: float | None = None) -> Flow[Message]:
+        return self.operations_flow("GetOperation", operations_pb2.GetOperationRequest(name=name), timeout)
+
+    def list_flow(self, filter_: str, page_size: int, page_token: str) -> Flow[Message]:
+        request = operations_pb2.ListOperationsRequest(name="operations", filter=filter_, page_size=page_size,
+                                                       page_token=page_token)
+        return self.operations_flow("ListOperations", request, None)
+
+    def wait_flow(self, operation: operations_pb2.Operation, timeout: float | None,
+                  age: float) -> Flow[operations_pb2.Operation]:
+        return wait_flow(operation, policy=self.options.poll, timeout=timeout, support=self._wait_support,
+                         retry=self.options.retry, rpc_timeout=self.options.timeout, age=age)
+
+    def _timeout(self, timeout: float | None) -> float:
+        return self.options.timeout if timeout is None else timeout
+
+
+class OperationBase:
+    """The non-I/O half of an operation handle: state, typed metadata, typed result."""
+
+    def __init__(self, proto: operations_pb2.Operation, client: Any, expected: type[Message] | None = None) -> None:
+        self._proto = proto
+        self._client = client
+        self._expected = expected
+        self._seen_at = time.monotonic()
+        self._age_at_seen = _age_of(proto)
+
+    @property
+    def name(self) -> str:
+        return str(self._proto.name)
+
+    @property
+    def done(self) -> bool:
+        """True once the operation finished (successfully or not) as of the last refresh."""
+        return bool(self._proto.done)
+
+    @property
+    def proto(self) -> operations_pb2.Operation:
+        """The last ``google.longrunning.Operation`` received."""
+        return self._proto
+
+    @property
+    def metadata(self) -> Any:
+        """Typed ``OperationMetadata`` (``state``, ``create_time``, ``update_time``), or None."""
+        return metadata_of(self._proto)
+
+    def _result(self) -> Any:
+        return result_of(self._proto, self._expected)
+
+    def _age(self) -> float:
+        return self._age_at_seen + (time.monotonic() - self._seen_at)
+
+    def _update(self, proto: operations_pb2.Operation) -> None:
+        self._proto = proto
+
+    def __repr__(self) -> str:
+        state = "done" if self.done else "running"
+        return f"<{type(self).__name__} {self.name} {state}>"
+
+
+def _age_of(proto: operations_pb2.Operation) -> float:
+    """Seconds since the server created the operation, from its metadata when present."""
+    try:
+        meta: Any = metadata_of(proto)
+    except Exception:  # an unknown metadata type must not break the handle
+        return 0.0
+    if meta is None or not meta.HasField("create_time"):
+        return 0.0
+    return max(0.0, time.time() - float(meta.create_time.ToNanoseconds()) / 1e9)

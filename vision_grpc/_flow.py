@@ -1,0 +1,94 @@
+"""Sans-IO call flows: the retry policy as a generator that asks its driver to do the I/O.
+
+A flow yields ``Call`` (make this RPC) or ``Sleep`` (wait this long) and receives the RPC's
+response, or has the mapped ``ApiError`` thrown in. ``Client`` and ``AsyncClient`` each drive
+flows with a loop of a dozen lines (``time.sleep`` vs ``asyncio.sleep``, a blocking vs an
+awaited transport call), so retry and polling logic exist once (as httpx does for auth flows).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from google.protobuf.message import Message
+from google.rpc import code_pb2
+
+from vision_grpc._methods import MethodInfo
+from vision_grpc._options import RetryPolicy
+from vision_grpc.errors import ApiError
+
+__all__ = ["Call", "Sleep", "Flow", "call_flow", "backoff"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """Make one RPC with this per-attempt timeout (seconds)."""
+
+    method: MethodInfo
+    request: Message
+    timeout: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    seconds: float
+
+
+Flow = Generator["Call | Sleep", Any, T]
+_RETRYABLE = frozenset({code_pb2.UNAVAILABLE, code_pb2.DEADLINE_EXCEEDED})
+
+
+def backoff(initial: float, multiplier: float, maximum: float) -> Iterator[float]:
+    """initial, initial*m, initial*m^2, ... capped at maximum (before jitter)."""
+    delay = initial
+    while True:
+        yield min(delay, maximum)
+        delay *= multiplier
+
+
+def may_retry(method: MethodInfo, error: ApiError) -> bool:
+    """Retry idempotent v1 calls on transient codes; anything when the server never saw it."""
+    if error.code not in _RETRYABLE:
+        return False
+    if not error.request_sent:
+        return True  # connection refused before a byte went out: safe even for a submit
+    # The official v1p4beta1 configuration retries nothing.
+    return method.idempotent and method.version != "v1p4beta1"
+
+
+def call_flow(
+    method: MethodInfo,
+    request: Message,
+    *,
+    timeout: float | None,
+    retry: RetryPolicy,
+    clock: Callable[[], float] = time.monotonic,
+    rng: Callable[[], float] = random.random,
+) -> Flow[Message]:
+    """One RPC with retries; returns the response or raises the last ``ApiError``."""
+    start = clock()
+    delays = backoff(retry.initial, retry.multiplier, retry.maximum)
+    attempt = 0
+    while True:
+        attempt += 1
+        remaining = retry.deadline - (clock() - start)
+        per_call = remaining if timeout is None else min(timeout, remaining)
+        try:
+            response: Message = yield Call(method, request, max(per_call, 0.001))
+            return response
+        except ApiError as error:
+            if attempt >= retry.max_attempts or not may_retry(method, error):
+                raise
+            delay = next(delays) * (0.5 + rng() / 2)  # jitter keeps clients from retrying in step
+            server_says = error.retry_delay
+            if server_says is not None:
+                delay = max(delay, server_says)
+            if clock() - start + delay >= retry.deadline:
+                raise
+        yield Sleep(delay)

@@ -1,0 +1,141 @@
+"""The asyncio client: ``AsyncClient`` and ``AsyncOperation``, same names as the blocking ones.
+
+It drives the same sans-IO flows as ``Client`` (validation, retries, polling are shared);
+only the I/O differs. Create it inside a running event loop and ``await client.aclose()``
+(or use ``async with``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any, TypeVar
+
+from google.longrunning import operations_pb2
+from google.protobuf.message import Message
+
+from vision_grpc._client_base import ClientBase, OperationBase
+from vision_grpc._flow import Flow, Sleep
+from vision_grpc._methods import method_for_request
+from vision_grpc._options import ClientOptions
+from vision_grpc.errors import VisionError
+from vision_grpc.transports.base import AsyncTransport
+
+__all__ = ["AsyncClient", "AsyncOperation"]
+
+T = TypeVar("T")
+
+
+class AsyncClient(ClientBase):
+    """The asyncio twin of ``Client``: the same settings and method names, awaited."""
+
+    def __init__(self, options: ClientOptions | None = None, **settings: Any) -> None:
+        super().__init__(options, settings)
+        self._transport = self._make_transport()
+
+    def _make_transport(self) -> AsyncTransport:
+        if self.options.transport == "rest":
+            from vision_grpc.transports.rest_aio import AsyncRestTransport
+
+            return AsyncRestTransport(self.options, self._auth)
+        from vision_grpc.transports.grpc_aio import AsyncGrpcTransport
+
+        return AsyncGrpcTransport(self.options, self._auth)
+
+    async def run(self, flow: Flow[T]) -> T:
+        """Drive a sans-IO flow with awaited calls and ``asyncio.sleep``."""
+        transport = self._transport
+        try:
+            action = next(flow)
+            while True:
+                if isinstance(action, Sleep):
+                    await asyncio.sleep(action.seconds)
+                    action = flow.send(None)
+                    continue
+                try:
+                    metadata = self.call_metadata(action.method, action.request)
+                    response = await transport.call(action.method, action.request, timeout=action.timeout,
+                                                    metadata=metadata)
+                except VisionError as error:
+                    action = flow.throw(error)
+                else:
+                    action = flow.send(response)
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+
+    async def batch_annotate_images(self, request: Message, *, timeout: float | None = None) -> Any:
+        """images:annotate, up to 16 images; returns ``BatchAnnotateImagesResponse``."""
+        return await self.run(self.annotate_flow(request, timeout))
+
+    async def batch_annotate_files(self, request: Message, *, timeout: float | None = None) -> Any:
+        """files:annotate, one file, up to 5 pages; returns ``BatchAnnotateFilesResponse``."""
+        return await self.run(self.annotate_flow(request, timeout))
+
+    async def async_batch_annotate_files(self, request: Message, *, timeout: float | None = None) -> AsyncOperation:
+        """files:asyncBatchAnnotate; returns the ``AsyncOperation``."""
+        return await self._submit(request, timeout)
+
+    async def async_batch_annotate_images(self, request: Message, *, timeout: float | None = None) -> AsyncOperation:
+        """images:asyncBatchAnnotate; returns the ``AsyncOperation``."""
+        return await self._submit(request, timeout)
+
+    async def _submit(self, request: Message, timeout: float | None) -> AsyncOperation:
+        expected = method_for_request(request).lro_response_type
+        return AsyncOperation(await self.run(self.annotate_flow(request, timeout)), self, expected)
+
+    async def get_operation(self, name: str, *, timeout: float | None = None) -> AsyncOperation:
+        """Fetch an operation by name, e.g. to resume waiting from another process."""
+        return AsyncOperation(await self.run(self.get_flow(name, timeout)), self)
+
+    async def list_operations(self, *, filter: str = "", page_size: int = 100) -> AsyncIterator[AsyncOperation]:
+        """Operations the server still knows, page by page."""
+        token = ""
+        while True:
+            page: Any = await self.run(self.list_flow(filter, page_size, token))
+            for op in page.operations:
+                yield AsyncOperation(op, self)
+            token = page.next_page_token
+            if not token:
+                return
+
+    async def cancel_operation(self, name: str, *, timeout: float | None = None) -> None:
+        request = operations_pb2.CancelOperationRequest(name=name)
+        await self.run(self.operations_flow("CancelOperation", request, timeout))
+
+    async def delete_operation(self, name: str, *, timeout: float | None = None) -> None:
+        request = operations_pb2.DeleteOperationRequest(name=name)
+        await self.run(self.operations_flow("DeleteOperation", request, timeout))
+
+    async def aclose(self) -> None:
+        await self._transport.close()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+class AsyncOperation(OperationBase):
+    """The asyncio twin of ``Operation``."""
+
+    _client: AsyncClient
+
+    async def refresh(self, *, timeout: float | None = None) -> AsyncOperation:
+        self._update(await self._client.run(self._client.get_flow(self.name, timeout)))
+        return self
+
+    async def wait(self, timeout: float | None = None) -> AsyncOperation:
+        if not self.done:
+            self._update(await self._client.run(self._client.wait_flow(self._proto, timeout, self._age())))
+        return self
+
+    async def result(self, timeout: float | None = None) -> Any:
+        return (await self.wait(timeout))._result()
+
+    async def cancel(self) -> None:
+        await self._client.cancel_operation(self.name)
+
+    async def delete(self) -> None:
+        await self._client.delete_operation(self.name)

@@ -1,0 +1,87 @@
+"""What the sync and asyncio gRPC transports share: channel settings, credentials, stubs, errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from google.longrunning import operations_pb2_grpc
+from google.rpc import code_pb2, status_pb2
+from grpc_status import rpc_status
+
+from vision_grpc._auth import AuthPlan, token_request
+from vision_grpc._gen.v1 import image_annotator_pb2_grpc as v1_grpc
+from vision_grpc._gen.v1p4beta1 import image_annotator_pb2_grpc as v1p4beta1_grpc
+from vision_grpc._methods import OPERATIONS_SERVICE
+from vision_grpc._options import ClientOptions, is_loopback, split_endpoint
+from vision_grpc.errors import ApiError, ValidationError, from_status
+
+__all__ = ["channel_options", "channel_credentials", "stub_callables", "error_from_rpc", "compression"]
+
+_MiB = 1024 * 1024
+_STUBS: dict[str, Any] = {"v1": v1_grpc.ImageAnnotatorStub, "v1p4beta1": v1p4beta1_grpc.ImageAnnotatorStub}
+
+
+def channel_options() -> list[tuple[str, Any]]:
+    return [
+        # A full-text response of a few dense pages exceeds gRPC's 4 MiB default.
+        ("grpc.max_receive_message_length", 256 * _MiB),
+        ("grpc.max_send_message_length", 64 * _MiB),
+        ("grpc.keepalive_time_ms", 60_000),
+        ("grpc.keepalive_timeout_ms", 20_000),
+        ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.enable_retries", 0),  # retries are ours, with the API's policy
+    ]
+
+
+def compression(options: ClientOptions) -> grpc.Compression | None:
+    return grpc.Compression.Gzip if options.compression == "gzip" else None
+
+
+def channel_credentials(options: ClientOptions, auth: AuthPlan) -> grpc.ChannelCredentials | None:
+    """None means an insecure (plaintext) channel without call credentials."""
+    host, _ = split_endpoint(options.resolved_endpoint)
+    if auth.credentials is None:
+        return None if options.plaintext else grpc.ssl_channel_credentials()
+    from google.auth.transport.grpc import AuthMetadataPlugin
+
+    call_credentials = grpc.metadata_call_credentials(AuthMetadataPlugin(auth.credentials, token_request()))  # type: ignore[no-untyped-call]
+    if options.plaintext:
+        if not is_loopback(host):
+            raise ValidationError("plaintext", "credentials are never sent in plaintext to a non-loopback host")
+        # gRPC only attaches call credentials to secure channels; a local one counts as secure.
+        local = grpc.local_channel_credentials(grpc.LocalConnectionType.LOCAL_TCP)
+        return grpc.composite_channel_credentials(local, call_credentials)
+    return grpc.composite_channel_credentials(grpc.ssl_channel_credentials(), call_credentials)
+
+
+def stub_callables(channel: Any) -> dict[str, Any]:
+    """Method path -> the generated stubs' multi-callables, for both versions and Operations."""
+    out: dict[str, Any] = {}
+    for version, stub_class in _STUBS.items():
+        stub = stub_class(channel)
+        for name in ("BatchAnnotateImages", "BatchAnnotateFiles", "AsyncBatchAnnotateImages",
+                     "AsyncBatchAnnotateFiles"):
+            out[f"/google.cloud.vision.{version}.ImageAnnotator/{name}"] = getattr(stub, name)
+    operations = operations_pb2_grpc.OperationsStub(channel)
+    for name in ("GetOperation", "ListOperations", "CancelOperation", "DeleteOperation", "WaitOperation"):
+        out[f"/{OPERATIONS_SERVICE}/{name}"] = getattr(operations, name)
+    return out
+
+
+def error_from_rpc(error: grpc.RpcError) -> ApiError:
+    """Map a gRPC failure, decoding ``grpc-status-details-bin`` rich details via grpcio-status."""
+    call: Any = error
+    try:
+        status = rpc_status.from_call(call)
+    except ValueError:  # details whose code disagrees with the call's: trust the call
+        status = None
+    code = call.code() if hasattr(call, "code") else grpc.StatusCode.UNKNOWN
+    if status is None:
+        status = status_pb2.Status(code=code.value[0], message=call.details() or "")
+    mapped = from_status(status)
+    details = (call.details() or "").lower()
+    if status.code == code_pb2.UNAVAILABLE and "failed to connect" in details:
+        mapped.request_sent = False
+    return mapped
+

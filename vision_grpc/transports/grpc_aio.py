@@ -1,0 +1,51 @@
+"""asyncio gRPC transport: the same generated stubs on a ``grpc.aio`` channel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+import grpc.aio
+from google.protobuf.message import Message
+
+from vision_grpc._auth import AuthPlan
+from vision_grpc._methods import MethodInfo
+from vision_grpc._options import ClientOptions
+from vision_grpc.transports._grpc_common import (
+    channel_credentials,
+    channel_options,
+    compression,
+    error_from_rpc,
+    stub_callables,
+)
+from vision_grpc.transports.base import Metadata
+
+__all__ = ["AsyncGrpcTransport"]
+
+
+class AsyncGrpcTransport:
+    """Calls over one reused ``grpc.aio.Channel``; create it inside the running event loop."""
+
+    def __init__(self, options: ClientOptions, auth: AuthPlan) -> None:
+        target = options.resolved_endpoint
+        credentials = channel_credentials(options, auth)
+        if credentials is None:
+            self._channel = grpc.aio.insecure_channel(target, options=channel_options())
+        else:
+            self._channel = grpc.aio.secure_channel(target, credentials, options=channel_options())
+        self._callables: dict[str, Any] = stub_callables(self._channel)
+        self._compression = compression(options)
+
+    async def call(
+        self, method: MethodInfo, request: Message, *, timeout: float | None, metadata: Metadata
+    ) -> Message:
+        try:
+            response: Message = await self._callables[method.path](
+                request, timeout=timeout, metadata=metadata, compression=self._compression
+            )
+            return response
+        except grpc.RpcError as error:
+            raise error_from_rpc(error) from error
+
+    async def close(self) -> None:
+        await self._channel.close()
