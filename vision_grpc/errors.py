@@ -26,6 +26,7 @@ so credentials cannot leak through an exception.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ApiError",
+    "api_error",
     "Cancelled",
     "DeadlineExceeded",
     "InvalidArgument",
@@ -52,7 +54,9 @@ __all__ = [
     "ValidationError",
     "VisionError",
     "code_name",
+    "from_http",
     "from_status",
+    "http_error_body",
     "http_status_for",
     "code_for_http_status",
 ]
@@ -289,6 +293,60 @@ def from_status(status: status_pb2.Status, *, http_status: int | None = None, hi
     if hint:
         message = f"{message} ({hint})"
     return cls(message, code=status.code, http_status=http_status, details=decode_details(status), status=status)
+
+
+def from_http(http_status: int, body: bytes, content_type: str = "") -> ApiError:
+    """Map an HTTP error response: the service's JSON error body, or any other page.
+
+    Google APIs answer ``{"error": {"code", "message", "status", "details": [...]}}``; the
+    details are ``Any`` in JSON form (``{"@type": ..., ...}``) and decode to the same types as
+    over gRPC. A proxy's HTML page still gives an error that names the HTTP status.
+    """
+    error = _json_error(body) if "json" in content_type.lower() or body[:1] in (b"{", b"[") else None
+    if error is None:
+        snippet = body[:200].decode("utf-8", "replace").strip().replace("\n", " ")
+        code = code_for_http_status(http_status)
+        message = f"HTTP {http_status} without a JSON error body" + (f": {snippet}" if snippet else "")
+        return from_status(status_pb2.Status(code=code, message=message), http_status=http_status)
+    return from_status(error, http_status=http_status)
+
+
+def _json_error(body: bytes) -> status_pb2.Status | None:
+    from google.protobuf import any_pb2, json_format
+
+    try:
+        payload = json.loads(body)
+        error = payload["error"]
+        code = code_pb2.Code.Value(error["status"]) if error.get("status") else None
+    except (ValueError, KeyError, TypeError):
+        return None
+    if code is None:
+        code = code_for_http_status(int(error.get("code", 500)))
+    status = status_pb2.Status(code=code, message=str(error.get("message", "")))
+    for detail in error.get("details", []):
+        packed = any_pb2.Any()
+        try:
+            json_format.ParseDict(detail, packed)
+        except (json_format.ParseError, TypeError):
+            continue  # a detail type we cannot resolve is dropped rather than failing the mapping
+        status.details.append(packed)
+    return status
+
+
+def http_error_body(status: status_pb2.Status) -> tuple[int, bytes]:
+    """The service's JSON error shape for a status (used by the emulator's REST front)."""
+    from google.protobuf import json_format
+
+    details = [json_format.MessageToDict(d) for d in status.details]
+    error = {"code": http_status_for(status.code), "message": status.message, "status": code_name(status.code)}
+    if details:
+        error["details"] = details
+    return http_status_for(status.code), json.dumps({"error": error}).encode()
+
+
+def api_error(code: int, message: str) -> ApiError:
+    """The typed ``ApiError`` for a code and message (no details)."""
+    return from_status(status_pb2.Status(code=code, message=message))
 
 
 class OperationError(VisionError):

@@ -1,0 +1,63 @@
+"""The I/O-free half of the REST transports: build the HTTP request, read the HTTP response.
+
+URLs, query strings and bodies come from ``_transcode`` and the method's ``google.api.http``
+rule; nothing here is per method. Errors map through ``errors.from_http``. JSON uses
+protobuf's json_format (JSON names out, both names accepted in).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote, urlencode
+
+from google.protobuf.message import Message
+from google.rpc import code_pb2
+
+from vision_grpc._auth import AuthPlan
+from vision_grpc._methods import MethodInfo
+from vision_grpc._options import ClientOptions, is_loopback, split_endpoint
+from vision_grpc._transcode import decode_response, to_http
+from vision_grpc.errors import ValidationError, api_error, from_http
+from vision_grpc.transports.base import Metadata
+
+__all__ = ["PreparedRequest", "RestCodec"]
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedRequest:
+    method: str
+    url: str  # path and query, relative to the codec's origin
+    body: bytes | None
+    headers: dict[str, str]
+
+
+class RestCodec:
+    """Per-client constants (origin, headers) and the request/response conversions."""
+
+    def __init__(self, options: ClientOptions, auth: AuthPlan) -> None:
+        host, port = split_endpoint(options.resolved_endpoint)
+        self.scheme = "http" if options.plaintext else "https"
+        self.host, self.port = host, port
+        self.origin = f"{self.scheme}://{host if ':' not in host else f'[{host}]'}:{port}"
+        if auth.credentials is not None and options.plaintext:
+            if not is_loopback(host):
+                raise ValidationError("plaintext", "credentials are never sent in plaintext to a non-loopback host")
+        self.credentials = auth.credentials
+
+    def prepare(self, method: MethodInfo, request: Message, metadata: Metadata) -> PreparedRequest:
+        rule = method.http_rule
+        if rule is None:
+            raise api_error(code_pb2.UNIMPLEMENTED, f"{method.name} has no REST binding; use the gRPC transport")
+        http = to_http(rule, request)
+        url = http.path + ("?" + urlencode(http.query, quote_via=quote) if http.query else "")
+        headers = dict(metadata)
+        headers["accept"] = "application/json"
+        if http.body is not None:
+            headers["content-type"] = "application/json"
+        return PreparedRequest(http.method, url, http.body, headers)
+
+    def read(self, method: MethodInfo, status: int, body: bytes, content_type: str) -> Message:
+        if 200 <= status < 300:
+            assert method.http_rule is not None
+            return decode_response(method.http_rule, body, method.response_type)
+        raise from_http(status, body, content_type)
