@@ -318,7 +318,7 @@ def _json_error(body: bytes) -> status_pb2.Status | None:
         payload = json.loads(body)
         error = payload["error"]
         code = code_pb2.Code.Value(error["status"]) if error.get("status") else None
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
     if code is None:
         code = code_for_http_status(int(error.get("code", 500)))
