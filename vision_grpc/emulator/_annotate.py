@@ -1,0 +1,93 @@
+"""Per-image annotation: a registry from ``Feature.Type`` to annotator functions.
+
+The emulator has no vision engines, so by default every requested feature yields an
+``AnnotateImageResponse`` whose ``error`` is UNIMPLEMENTED naming the features ("the emulator does
+not compute DOCUMENT_TEXT_DETECTION yet"), as the real service reports per-image failures. Real or
+fake engines are plugged in with ``AnnotatorRegistry.register``: an annotator receives the image
+(bytes, mime type, URI, page number), the ``Feature`` and the version's ``AnnotateImageResponse``
+to fill in. Annotators must be deterministic: the same input must give the same output.
+Filled-in annotations are kept even when another feature fails, as the service documents.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf.message import Message
+from google.rpc import code_pb2
+
+from vision_grpc.emulator._status import status
+from vision_grpc.errors import ApiError
+
+__all__ = ["Annotator", "AnnotatorRegistry", "ImageInput"]
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    """One image to annotate: a standalone image, or one page of a PDF/TIFF/GIF file."""
+
+    content: bytes  # the image's bytes; for a file page, the whole file's bytes
+    mime_type: str = ""  # the file's mime type; "" for a standalone image
+    uri: str = ""  # where it was read from (gs://...), "" for inline content
+    page_number: int = 0  # 1-based page of a file; 0 for a standalone image
+
+
+# (image, feature, response): fill ``response`` (the version's AnnotateImageResponse) for ``feature``;
+# raise ``vision_grpc.errors.ApiError`` to report this image's failure in ``response.error``.
+Annotator = Callable[[ImageInput, Message, Message], None]
+
+
+def feature_name(feature: Any) -> str:
+    """``Feature.type`` as its enum name (``"DOCUMENT_TEXT_DETECTION"``)."""
+    number = feature.type
+    value = feature.DESCRIPTOR.fields_by_name["type"].enum_type.values_by_number.get(number)
+    return str(value.name) if value is not None else str(number)
+
+
+class AnnotatorRegistry:
+    """Thread-safe map ``Feature.Type`` name -> annotator; both API versions share the names."""
+
+    def __init__(self, annotators: Mapping[str, Annotator] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._annotators: dict[str, Annotator] = dict(annotators or {})
+
+    def register(self, feature_type: str, annotator: Annotator) -> None:
+        """Compute ``feature_type`` (e.g. ``"TEXT_DETECTION"``) with ``annotator`` from now on."""
+        with self._lock:
+            self._annotators[feature_type] = annotator
+
+    def unregister(self, feature_type: str) -> None:
+        with self._lock:
+            self._annotators.pop(feature_type, None)
+
+    def get(self, feature_type: str) -> Annotator | None:
+        with self._lock:
+            return self._annotators.get(feature_type)
+
+    def annotate(self, image: ImageInput, features: Iterable[Message], response_type: type[Message]) -> Message:
+        """One ``AnnotateImageResponse`` for ``image``; file pages get ``context {uri, page_number}``."""
+        response: Any = response_type()
+        if image.page_number:
+            response.context.uri = image.uri
+            response.context.page_number = image.page_number
+        missing: list[str] = []
+        error: Message | None = None
+        for feature in features:
+            name = feature_name(feature)
+            annotator = self.get(name)
+            if annotator is None:
+                if name not in missing:
+                    missing.append(name)
+                continue
+            try:
+                annotator(image, feature, response)
+            except ApiError as err:
+                error = error or err.status
+        if error is None and missing:
+            error = status(code_pb2.UNIMPLEMENTED, f"the emulator does not compute {', '.join(missing)} yet")
+        if error is not None:
+            response.error.CopyFrom(error)
+        return response  # type: ignore[no-any-return]

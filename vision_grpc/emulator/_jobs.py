@@ -1,0 +1,229 @@
+"""The ImageAnnotator work: annotating images and file pages, and writing asynchronous outputs.
+
+Inputs come from the storage directory (``gs://``) or inline ``content`` (image calls and the
+synchronous file call only). Asynchronous results are written where the service writes them:
+``{prefix}output-{first}-to-{last}.json`` shards of ``output_config.batch_size`` (default 20)
+pages or images, each a proto3 JSON ``AnnotateFileResponse`` (files) or
+``BatchAnnotateImagesResponse`` (images). A job reads every input before writing anything, so
+a failed job leaves no partial output. Errors are ``ApiError``; the caller decides whether they
+fail the call (synchronous) or the operation (asynchronous).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
+from google.rpc import code_pb2
+
+from vision_grpc._methods import VERSIONS, MethodInfo
+from vision_grpc._validate import MAX_ASYNC_FILE_PAGES
+from vision_grpc.emulator._annotate import AnnotatorRegistry, ImageInput
+from vision_grpc.emulator._pages import MIME_TYPES, UnreadableDocument, count_pages
+from vision_grpc.emulator._status import api_error, invalid_argument, not_found, status
+from vision_grpc.emulator._storage import InvalidUri, ObjectNotFound, Storage, parse_gs_uri
+
+__all__ = ["DEFAULT_BATCH_SIZE", "Jobs"]
+
+DEFAULT_BATCH_SIZE = 20
+MAX_BATCH_SIZE = 100
+DEFAULT_SYNC_PAGES = 5
+
+
+def _module(method: MethodInfo) -> ModuleType:
+    return VERSIONS[method.version or "v1"]
+
+
+class Jobs:
+    """Annotates requests of either API version against ``storage`` with ``annotators``."""
+
+    def __init__(self, storage: Storage, annotators: AnnotatorRegistry) -> None:
+        self.storage = storage
+        self.annotators = annotators
+
+    # -- reading inputs -------------------------------------------------------------------------
+
+    def read(self, uri: str, field: str) -> bytes:
+        """The object's bytes; NOT_FOUND naming the URI, or INVALID_ARGUMENT for a bad URI."""
+        try:
+            return self.storage.read(uri)
+        except InvalidUri as exc:
+            raise invalid_argument(field, exc.reason) from None
+        except ObjectNotFound:
+            raise not_found(f"No such object: {uri}") from None
+
+    def _image(self, image: Any, field: str) -> ImageInput | None:
+        """The image's bytes; ``None`` for an http(s) URL, which the emulator does not fetch."""
+        if image.content:
+            return ImageInput(content=image.content)
+        uri = image.source.image_uri or image.source.gcs_image_uri
+        source_field = f"{field}.image.source.{'image_uri' if image.source.image_uri else 'gcs_image_uri'}"
+        if not uri:
+            raise invalid_argument(f"{field}.image", "must have content or a source URI")
+        if not uri.startswith("gs://"):
+            return None
+        return ImageInput(content=self.read(uri, source_field), uri=uri)
+
+    def annotate_image(self, module: ModuleType, item: Any, field: str) -> Any:
+        image = self._image(item.image, field)
+        if image is None:
+            response: Any = module.AnnotateImageResponse()
+            message = "the emulator does not fetch http(s) image URLs; send content or a gs:// URI"
+            response.error.CopyFrom(status(code_pb2.UNIMPLEMENTED, message))
+            return response
+        return self.annotators.annotate(image, item.features, module.AnnotateImageResponse)
+
+    def _pages(
+        self, module: ModuleType, data: bytes, mime: str, uri: str, item: Any, pages: Sequence[int]
+    ) -> list[Any]:
+        return [
+            self.annotators.annotate(ImageInput(data, mime, uri, page), item.features, module.AnnotateImageResponse)
+            for page in pages
+        ]
+
+    # -- synchronous calls ----------------------------------------------------------------------
+
+    def batch_annotate_images(self, method: MethodInfo, request: Any) -> Any:
+        module = _module(method)
+        reply: Any = method.response_type()
+        for index, item in enumerate(request.requests):
+            reply.responses.append(self.annotate_image(module, item, f"requests[{index}]"))
+        return reply
+
+    def batch_annotate_files(self, method: MethodInfo, request: Any) -> Any:
+        module = _module(method)
+        reply: Any = method.response_type()
+        for index, item in enumerate(request.requests):
+            reply.responses.append(self._annotate_file(module, item, f"requests[{index}]"))
+        return reply
+
+    def _annotate_file(self, module: ModuleType, item: Any, field: str) -> Any:
+        config = item.input_config
+        _check_mime(config.mime_type, f"{field}.input_config.mime_type")
+        if len(item.pages) > DEFAULT_SYNC_PAGES:
+            raise invalid_argument(f"{field}.pages", f"at most {DEFAULT_SYNC_PAGES} pages per file")
+        uri = config.gcs_source.uri
+        if config.content:
+            data = config.content
+        elif uri:
+            data = self.read(uri, f"{field}.input_config.gcs_source.uri")
+        else:
+            raise invalid_argument(f"{field}.input_config", "must have content or gcs_source.uri")
+        reply: Any = module.AnnotateFileResponse()
+        reply.input_config.CopyFrom(config)
+        reply.input_config.ClearField("content")  # not echoed: it can be megabytes
+        try:
+            total = count_pages(data, config.mime_type)
+            pages = select_pages(item.pages, total)
+        except UnreadableDocument as exc:
+            reply.error.CopyFrom(status(code_pb2.INVALID_ARGUMENT, f"{uri or 'inline content'}: {exc}"))
+            return reply
+        reply.total_pages = total
+        reply.responses.extend(self._pages(module, data, config.mime_type, uri, item, pages))
+        return reply
+
+    # -- asynchronous calls ---------------------------------------------------------------------
+
+    def check_async(self, method: MethodInfo, request: Any) -> None:
+        """Errors the service reports at submit time, before creating an operation."""
+        if method.name == "AsyncBatchAnnotateImages":
+            _check_output(request.output_config, "output_config")
+            return
+        for index, item in enumerate(request.requests):
+            field = f"requests[{index}]"
+            config = item.input_config
+            if config.content:
+                rule = "inline content is not accepted by AsyncBatchAnnotateFiles; use gcs_source.uri"
+                raise invalid_argument(f"{field}.input_config.content", rule)
+            _check_uri(config.gcs_source.uri, f"{field}.input_config.gcs_source.uri", prefix=False)
+            _check_mime(config.mime_type, f"{field}.input_config.mime_type")
+            _check_output(item.output_config, f"{field}.output_config")
+
+    def run_async(self, method: MethodInfo, request: Any) -> Any:
+        """Annotate everything, write the output shards, return the operation's response message."""
+        module = _module(method)
+        result: Any = method.lro_response_type() if method.lro_response_type else None
+        shards: list[tuple[str, Message]] = []
+        if method.name == "AsyncBatchAnnotateImages":
+            responses = [self.annotate_image(module, r, f"requests[{i}]") for i, r in enumerate(request.requests)]
+            for first, last, chunk in _shard(responses, request.output_config.batch_size):
+                shards.append((_shard_uri(request.output_config, first, last), module.BatchAnnotateImagesResponse(
+                    responses=chunk)))
+            result.output_config.CopyFrom(request.output_config)
+        else:
+            for index, item in enumerate(request.requests):
+                shards.extend(self._file_shards(module, item, f"requests[{index}]"))
+                result.responses.add().output_config.CopyFrom(item.output_config)
+        for uri, shard in shards:
+            self.storage.write(uri, json_format.MessageToJson(shard).encode("utf-8"))
+        return result
+
+    def _file_shards(self, module: ModuleType, item: Any, field: str) -> list[tuple[str, Message]]:
+        config = item.input_config
+        uri = config.gcs_source.uri
+        data = self.read(uri, f"{field}.input_config.gcs_source.uri")
+        try:
+            total = count_pages(data, config.mime_type)
+        except UnreadableDocument as exc:
+            raise api_error(code_pb2.INVALID_ARGUMENT, f"{uri}: {exc}") from None
+        if total > MAX_ASYNC_FILE_PAGES:
+            message = f"{uri} has {total} pages; files:asyncBatchAnnotate reads at most {MAX_ASYNC_FILE_PAGES}"
+            raise api_error(code_pb2.INVALID_ARGUMENT, message)
+        responses = self._pages(module, data, config.mime_type, uri, item, range(1, total + 1))
+        return [
+            (_shard_uri(item.output_config, first, last),
+             module.AnnotateFileResponse(input_config=config, responses=chunk))
+            for first, last, chunk in _shard(responses, item.output_config.batch_size)
+        ]
+
+
+def select_pages(pages: Sequence[int], total: int) -> list[int]:
+    """1-based pages to annotate: ``pages`` (negative counts from the end) or the first five."""
+    if not pages:
+        return list(range(1, min(total, DEFAULT_SYNC_PAGES) + 1))
+    selected: list[int] = []
+    for page in pages:
+        resolved = page if page > 0 else total + 1 + page
+        if page == 0 or not 1 <= resolved <= total:
+            raise UnreadableDocument(f"page {page} is out of range: the file has {total} page(s)")
+        selected.append(resolved)
+    return selected
+
+
+def _shard(items: Sequence[Any], batch_size: int) -> list[tuple[int, int, Sequence[Any]]]:
+    size = batch_size or DEFAULT_BATCH_SIZE
+    starts = range(0, len(items), size)
+    return [(first + 1, min(first + size, len(items)), items[first : first + size]) for first in starts]
+
+
+def _shard_uri(output_config: Any, first: int, last: int) -> str:
+    return f"{output_config.gcs_destination.uri}output-{first}-to-{last}.json"
+
+
+def _check_uri(uri: str, field: str, *, prefix: bool) -> None:
+    if not uri:
+        raise invalid_argument(field, "is required")
+    try:
+        parse_gs_uri(uri, allow_prefix=prefix)
+    except InvalidUri as exc:
+        raise invalid_argument(field, exc.reason) from None
+
+
+def _check_output(output_config: Any, field: str) -> None:
+    uri_field = f"{field}.gcs_destination.uri"
+    _check_uri(output_config.gcs_destination.uri, uri_field, prefix=True)
+    try:
+        parse_gs_uri(_shard_uri(output_config, 1, 1))
+    except InvalidUri:
+        raise invalid_argument(uri_field, "must name a bucket and an object prefix, like gs://bucket/out/") from None
+    if not 0 <= output_config.batch_size <= MAX_BATCH_SIZE:
+        rule = f"must be in [1, {MAX_BATCH_SIZE}] (0 means {DEFAULT_BATCH_SIZE})"
+        raise invalid_argument(f"{field}.batch_size", rule)
+
+
+def _check_mime(mime_type: str, field: str) -> None:
+    if mime_type not in MIME_TYPES:
+        raise invalid_argument(field, f"must be one of {', '.join(MIME_TYPES)}")

@@ -1,0 +1,203 @@
+"""google.longrunning.Operations over the operation store: submit, get, list, cancel, delete, wait.
+
+An operation's state is derived from the clock whenever it is read: CREATED at submit, RUNNING
+after a quarter of ``operation_seconds``, DONE at ``operation_seconds``. The first read past
+the due time runs the job (``Jobs.run_async``: reads inputs, writes the output shards) exactly
+once and stores its response or error. ``metadata`` always packs the API version's
+``OperationMetadata``; ``response`` packs ``AsyncBatchAnnotate{Files,Images}Response``.
+Waiting is bounded by ``MAX_WAIT_SECONDS``, the request's ``timeout`` and the RPC deadline.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from google.longrunning import operations_pb2
+from google.protobuf import empty_pb2, timestamp_pb2
+from google.protobuf.message import Message
+from google.rpc import code_pb2
+
+from vision_grpc._gen.v1 import image_annotator_pb2 as v1
+from vision_grpc._methods import MethodInfo
+from vision_grpc.emulator._jobs import Jobs
+from vision_grpc.emulator._status import api_error, invalid_argument, not_found, status
+from vision_grpc.emulator._store import OperationRecord, OperationStore, StoreFull
+from vision_grpc.errors import ApiError
+
+__all__ = ["MAX_WAIT_SECONDS", "Operations"]
+
+_log = logging.getLogger(__name__)
+
+MAX_WAIT_SECONDS = 60.0
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+_STATE = v1.OperationMetadata.State  # same numbers in v1p4beta1
+
+
+def _timestamp(seconds: float) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromNanoseconds(round(seconds * 1e9))
+    return stamp
+
+
+class Operations:
+    """The operation life cycle; thread-safe."""
+
+    def __init__(self, store: OperationStore, jobs: Jobs, *, operation_seconds: float, clock: Callable[[], float]):
+        if not math.isfinite(operation_seconds) or operation_seconds < 0:
+            raise ValueError("operation_seconds must be a finite number >= 0")
+        self.store = store
+        self.jobs = jobs
+        self.operation_seconds = operation_seconds
+        self._clock = clock
+        self.closing = threading.Event()
+
+    def submit(self, method: MethodInfo, request: Message, parent: str) -> operations_pb2.Operation:
+        """A new CREATED operation named ``{parent}/operations/{id}`` (or ``operations/{id}``)."""
+        now = self._clock()
+        op_id = secrets.token_hex(8)
+        copy = type(request)()
+        copy.CopyFrom(request)
+        record = OperationRecord(
+            name=f"{parent}/operations/{op_id}" if parent else f"operations/{op_id}",
+            method=method,
+            request=copy,
+            created=now,
+            running_at=now + self.operation_seconds / 4,
+            done_at=now + self.operation_seconds,
+        )
+        try:
+            self.store.add(record)
+        except StoreFull as exc:
+            raise api_error(code_pb2.RESOURCE_EXHAUSTED, str(exc)) from None
+        return self.to_proto(record, now=now)  # CREATED, even when operation_seconds is 0
+
+    def observe(self, record: OperationRecord) -> None:
+        """Run the job of an operation past its due time, once."""
+        if record.finished or self._clock() < record.done_at:
+            return
+        with record.lock:
+            if record.finished:
+                return
+            try:
+                response = self.jobs.run_async(record.method, record.request)
+            except ApiError as err:
+                record.finish(self._clock(), error=err.status)
+            except Exception as exc:  # an emulator bug: fail the operation, keep serving
+                _log.exception("operation %s failed", record.name)
+                record.finish(self._clock(), error=status(code_pb2.INTERNAL, f"emulator failure: {exc!r}"))
+            else:
+                record.finish(self._clock(), response=response)
+        self.store.notify()
+
+    def to_proto(self, record: OperationRecord, *, now: float | None = None) -> operations_pb2.Operation:
+        now = self._clock() if now is None else now
+        metadata: Any = record.method.lro_metadata_type() if record.method.lro_metadata_type else v1.OperationMetadata()
+        if record.finished_at is not None:
+            metadata.state = _STATE.CANCELLED if record.cancelled else _STATE.DONE
+            updated = record.finished_at
+        elif now >= record.running_at and now > record.created:
+            metadata.state, updated = _STATE.RUNNING, record.running_at
+        else:
+            metadata.state, updated = _STATE.CREATED, record.created
+        metadata.create_time.CopyFrom(_timestamp(record.created))
+        metadata.update_time.CopyFrom(_timestamp(updated))
+        operation = operations_pb2.Operation(name=record.name, done=record.finished)
+        operation.metadata.Pack(metadata)
+        if record.error is not None:
+            operation.error.CopyFrom(record.error)
+        elif record.response is not None:
+            operation.response.Pack(record.response)
+        return operation
+
+    def _record(self, name: str) -> OperationRecord:
+        if not name:
+            raise invalid_argument("name", "is required")
+        record = self.store.get(name)
+        if record is None:
+            raise not_found(f"Operation {name} not found")
+        self.observe(record)
+        return record
+
+    def get(self, request: operations_pb2.GetOperationRequest) -> operations_pb2.Operation:
+        return self.to_proto(self._record(request.name))
+
+    def delete(self, request: operations_pb2.DeleteOperationRequest) -> empty_pb2.Empty:
+        if not request.name:
+            raise invalid_argument("name", "is required")
+        if not self.store.delete(request.name):
+            raise not_found(f"Operation {request.name} not found")
+        return empty_pb2.Empty()
+
+    def cancel(self, request: operations_pb2.CancelOperationRequest) -> empty_pb2.Empty:
+        """Finish a pending operation as CANCELLED; a done one is left as it is."""
+        record = self._record(request.name)
+        with record.lock:
+            if not record.finished:
+                record.finish(self._clock(), error=status(code_pb2.CANCELLED, "Operation cancelled"), cancelled=True)
+        self.store.notify()
+        return empty_pb2.Empty()
+
+    def wait(self, request: operations_pb2.WaitOperationRequest, rpc_timeout: float | None) -> operations_pb2.Operation:
+        """Block until done, ``request.timeout``, the RPC deadline or ``MAX_WAIT_SECONDS``; return the operation."""
+        record = self._record(request.name)
+        limit = MAX_WAIT_SECONDS
+        if request.HasField("timeout"):
+            limit = min(limit, max(0.0, request.timeout.ToNanoseconds() / 1e9))
+        if rpc_timeout is not None:
+            limit = min(limit, max(0.0, rpc_timeout))
+        deadline = time.monotonic() + limit
+        while not record.finished and not self.closing.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            with self.store.changed:
+                if not record.finished and not self.closing.is_set():
+                    until_due = record.done_at - self._clock()
+                    self.store.changed.wait(timeout=max(0.001, min(remaining, until_due + 0.001)))
+            self.observe(record)
+        return self.to_proto(record)
+
+    def list(self, request: operations_pb2.ListOperationsRequest) -> operations_pb2.ListOperationsResponse:
+        """Operations in submission order; only ``done=true``/``done=false`` filters are understood."""
+        if request.page_size < 0:
+            raise invalid_argument("page_size", "must not be negative")
+        size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        after = _parse_token(request.page_token)
+        wanted = {"done=true": True, "done=false": False}.get("".join(request.filter.split()).lower())
+        page: list[OperationRecord] = []
+        more = False
+        for record in self.store.snapshot():
+            if record.seq <= after:
+                continue
+            self.observe(record)
+            if wanted is not None and record.finished != wanted:
+                continue
+            if len(page) == size:
+                more = True
+                break
+            page.append(record)
+        reply = operations_pb2.ListOperationsResponse(operations=[self.to_proto(r) for r in page])
+        if more:
+            reply.next_page_token = f"after-{page[-1].seq}"
+        return reply
+
+    def close(self) -> None:
+        """Wake every waiter and make further waits return at once."""
+        self.closing.set()
+        self.store.notify()
+
+
+def _parse_token(token: str) -> int:
+    if not token:
+        return 0
+    prefix, _, number = token.partition("-")
+    if prefix != "after" or not number.isdigit():
+        raise invalid_argument("page_token", "is not a token returned by a previous ListOperations call")
+    return int(number)

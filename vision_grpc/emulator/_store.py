@@ -1,0 +1,107 @@
+"""The emulator's long-running operations: records whose state is derived from the clock.
+
+There is no background worker. An operation is CREATED at submit, RUNNING from ``running_at``
+and due at ``done_at``; whoever first reads it past ``done_at`` computes its result (under the
+record's lock, so exactly once) and it is DONE from then on. The store is bounded: when full it
+evicts the oldest operations that are done (finished, or past due and so never to be observed
+by anyone who still cares), and refuses new ones while every slot holds a pending operation.
+A condition variable wakes ``WaitOperation`` callers when an operation finishes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from google.protobuf.message import Message
+from google.rpc import status_pb2
+
+from vision_grpc._methods import MethodInfo
+
+__all__ = ["OperationRecord", "OperationStore", "StoreFull"]
+
+
+class StoreFull(Exception):
+    """Every slot holds an operation that is not done yet."""
+
+
+@dataclass
+class OperationRecord:
+    """One operation; ``response``/``error`` are set once, when it finishes or is cancelled."""
+
+    name: str
+    method: MethodInfo
+    request: Message
+    created: float
+    running_at: float
+    done_at: float
+    seq: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    finished_at: float | None = None
+    response: Message | None = None
+    error: status_pb2.Status | None = None
+    cancelled: bool = False
+
+    @property
+    def finished(self) -> bool:
+        return self.finished_at is not None
+
+    def finish(self, now: float, *, response: Message | None = None, error: status_pb2.Status | None = None,
+               cancelled: bool = False) -> None:
+        """Record the outcome; call with ``lock`` held, once. ``finished_at`` is set last: lock-free
+        readers that see it set also see the outcome."""
+        self.response, self.error, self.cancelled = response, error, cancelled
+        self.finished_at = now
+
+
+class OperationStore:
+    """Thread-safe, bounded map name -> ``OperationRecord``, in submission order."""
+
+    def __init__(self, max_operations: int = 1000, *, clock: Callable[[], float]) -> None:
+        if max_operations < 1:
+            raise ValueError("max_operations must be at least 1")
+        self.max_operations = max_operations
+        self._clock = clock
+        self._records: dict[str, OperationRecord] = {}
+        self._seq = 0
+        self.changed = threading.Condition()  # notified when an operation finishes or the store closes
+
+    def add(self, record: OperationRecord) -> None:
+        """Insert ``record`` (its ``seq`` is assigned); ``StoreFull`` when nothing can be evicted."""
+        with self.changed:
+            if len(self._records) >= self.max_operations:
+                self._evict_one()
+            self._seq += 1
+            record.seq = self._seq
+            self._records[record.name] = record
+
+    def _evict_one(self) -> None:
+        now = self._clock()
+        for name, record in self._records.items():  # oldest first
+            if record.finished or now >= record.done_at:
+                del self._records[name]
+                return
+        raise StoreFull(f"{len(self._records)} operations are pending; the emulator keeps at most that many")
+
+    def get(self, name: str) -> OperationRecord | None:
+        with self.changed:
+            return self._records.get(name)
+
+    def delete(self, name: str) -> bool:
+        with self.changed:
+            return self._records.pop(name, None) is not None
+
+    def snapshot(self) -> list[OperationRecord]:
+        """Every record, in submission order (``seq`` ascending)."""
+        with self.changed:
+            return list(self._records.values())
+
+    def __len__(self) -> int:
+        with self.changed:
+            return len(self._records)
+
+    def notify(self) -> None:
+        """Wake every waiter (an operation finished, or the emulator is closing)."""
+        with self.changed:
+            self.changed.notify_all()

@@ -1,0 +1,135 @@
+"""Test helpers: ``Emulator``, the Vision emulator running in-process on a free local port.
+
+Use it as a context manager (or ``start()``/``stop()``) in a fixture; point a client at
+``grpc_target`` with insecure credentials; stage inputs with ``put_object`` and read outputs with
+``get_object``/``list_objects``; inject faults and read the recorded calls through ``service``::
+
+    with Emulator(operation_seconds=0.2) as emulator:
+        emulator.put_object("gs://bucket/in.pdf", pdf_bytes)
+        channel = grpc.insecure_channel(emulator.grpc_target)
+        ...
+        emulator.service.faults.fail_next("GetOperation", "UNAVAILABLE")
+
+The server binds 127.0.0.1 port 0 and reports the real port. Storage is a temporary directory
+removed on ``stop()`` unless you pass ``storage_dir``. ``stop()`` always stops the server, even
+after errors, and is safe to call twice.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from types import TracebackType
+
+from vision_grpc.emulator._annotate import AnnotatorRegistry
+from vision_grpc.emulator._service import EmulatorService
+from vision_grpc.emulator.grpc_server import GrpcServer
+
+__all__ = ["Emulator"]
+
+
+class Emulator:
+    """The emulator in-process: gRPC on ``host:port`` (default 127.0.0.1, any free port)."""
+
+    def __init__(
+        self,
+        *,
+        storage_dir: str | os.PathLike[str] | None = None,
+        operation_seconds: float = 0.5,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        reject_api_keys_for_async_files: bool = True,
+        max_operations: int = 1000,
+        annotators: AnnotatorRegistry | None = None,
+    ) -> None:
+        self._given_storage = Path(storage_dir) if storage_dir is not None else None
+        self._operation_seconds = operation_seconds
+        self._reject_api_keys = reject_api_keys_for_async_files
+        self._max_operations = max_operations
+        self._annotators = annotators
+        self._host, self._port = host, port
+        self._temp_dir: Path | None = None
+        self._service: EmulatorService | None = None
+        self._grpc: GrpcServer | None = None
+        # The REST front will set this when it exists (``rest_url`` is None until then).
+        self.rest_url: str | None = None
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    def start(self) -> Emulator:
+        """Create the storage directory and the service, bind and serve. Returns ``self``."""
+        if self._service is not None:
+            raise RuntimeError("the emulator is already started")
+        try:
+            if self._given_storage is None:
+                self._temp_dir = Path(tempfile.mkdtemp(prefix="vision-emulator-"))
+            self._service = EmulatorService(
+                self._given_storage or self._temp_dir or ".",
+                operation_seconds=self._operation_seconds,
+                reject_api_keys_for_async_files=self._reject_api_keys,
+                max_operations=self._max_operations,
+                annotators=self._annotators,
+            )
+            self._grpc = GrpcServer(self._service, self._host, self._port)
+            self._grpc.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop the server (running calls get one second) and remove a temporary storage dir."""
+        grpc_server, self._grpc = self._grpc, None
+        self._service = None
+        try:
+            if grpc_server is not None:
+                grpc_server.stop(grace=1.0)
+        finally:
+            temp_dir, self._temp_dir = self._temp_dir, None
+            if temp_dir is not None:
+                shutil.rmtree(temp_dir, ignore_errors=True)
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- addresses and parts ------------------------------------------------------------------
+
+    @property
+    def service(self) -> EmulatorService:
+        """The running ``EmulatorService``: ``.faults``, ``.calls``, ``.annotators``, ``.store``."""
+        if self._service is None:
+            raise RuntimeError("the emulator is not started")
+        return self._service
+
+    @property
+    def grpc_target(self) -> str:
+        """``"127.0.0.1:PORT"``, for ``grpc.insecure_channel``."""
+        if self._grpc is None:
+            raise RuntimeError("the emulator is not started")
+        return self._grpc.target
+
+    @property
+    def storage_dir(self) -> Path:
+        """The directory standing in for Cloud Storage (``gs://b/p`` is ``storage_dir/b/p``)."""
+        return self.service.storage.root
+
+    # -- objects --------------------------------------------------------------------------------
+
+    def put_object(self, gs_uri: str, data: bytes) -> None:
+        """Create or replace the object ``gs://bucket/path``."""
+        self.service.storage.write(gs_uri, data)
+
+    def get_object(self, gs_uri: str) -> bytes:
+        """The object's bytes; ``vision_grpc.emulator.ObjectNotFound`` (a LookupError) if missing."""
+        return self.service.storage.read(gs_uri)
+
+    def list_objects(self, prefix: str) -> list[str]:
+        """Sorted ``gs://`` URIs of the objects whose URI starts with ``prefix`` (``gs://bucket/...``)."""
+        return self.service.storage.list(prefix)
