@@ -60,17 +60,42 @@ def plan_auth(options: ClientOptions) -> AuthPlan:
     if options.credentials is not None:
         credentials = auth.credentials.with_scopes_if_required(options.credentials, SCOPES)
         return AuthPlan(credentials, tuple(headers), "credentials")
+    if options.credentials_file:
+        return AuthPlan(_from_file(options.credentials_file), tuple(headers), "credentials_file")
     try:
-        if options.credentials_file:
-            credentials, _ = auth.load_credentials_from_file(options.credentials_file, scopes=SCOPES)
-            return AuthPlan(credentials, tuple(headers), "credentials_file")
         credentials, _ = auth.default(scopes=SCOPES)
     except auth.exceptions.DefaultCredentialsError as exc:
-        field = "credentials_file" if options.credentials_file else "credentials"
-        raise ValidationError(field, f"could not load Google credentials ({type(exc).__name__}); set "
+        raise ValidationError("credentials", f"could not load Google credentials ({type(exc).__name__}); set "
                                      "GOOGLE_APPLICATION_CREDENTIALS, run `gcloud auth application-default "
                                      "login`, or pass credentials_file=, api_key= or anonymous=True") from exc
     return AuthPlan(credentials, tuple(headers), "adc")
+
+
+def _from_file(path: str) -> Any:
+    """Service-account or authorized-user JSON, by its own type-specific loader.
+
+    google-auth's generic ``load_credentials_from_file`` is deprecated for files from untrusted
+    sources (external account configs can run commands); other types: build them with
+    google-auth yourself and pass ``credentials=``.
+    """
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            kind = json.load(handle).get("type")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ValidationError("credentials_file", f"cannot read a JSON credentials file at {path!r}: "
+                                                  f"{type(exc).__name__}") from None
+    if kind == "service_account":
+        from google.oauth2 import service_account
+
+        return service_account.Credentials.from_service_account_file(path, scopes=SCOPES)  # type: ignore[no-untyped-call]
+    if kind == "authorized_user":
+        from google.oauth2 import credentials
+
+        return credentials.Credentials.from_authorized_user_file(path, scopes=SCOPES)  # type: ignore[no-untyped-call]
+    raise ValidationError("credentials_file", f"type {kind!r} is not loaded from a file here; build it with "
+                                              "google-auth and pass credentials=")
 
 
 def token_request() -> Any:
