@@ -1,7 +1,7 @@
 """Test helpers: ``Emulator``, the Vision emulator running in-process on a free local port.
 
 Use it as a context manager (or ``start()``/``stop()``) in a fixture; point a client at
-``grpc_target`` with insecure credentials; stage inputs with ``put_object`` and read outputs with
+``grpc_target`` (gRPC) or ``rest_url`` (HTTP/1.1 JSON); stage inputs with ``put_object`` and read outputs with
 ``get_object``/``list_objects``; inject faults and read the recorded calls through ``service``::
 
     with Emulator(operation_seconds=0.2) as emulator:
@@ -26,12 +26,13 @@ from types import TracebackType
 from vision_grpc.emulator._annotate import AnnotatorRegistry
 from vision_grpc.emulator._service import EmulatorService
 from vision_grpc.emulator.grpc_server import GrpcServer
+from vision_grpc.emulator.rest_server import RestServer
 
 __all__ = ["Emulator"]
 
 
 class Emulator:
-    """The emulator in-process: gRPC on ``host:port`` (default 127.0.0.1, any free port)."""
+    """The emulator in-process: gRPC on ``host:port`` (default 127.0.0.1, any free port), REST on its own port."""
 
     def __init__(
         self,
@@ -53,8 +54,7 @@ class Emulator:
         self._temp_dir: Path | None = None
         self._service: EmulatorService | None = None
         self._grpc: GrpcServer | None = None
-        # The REST front will set this when it exists (``rest_url`` is None until then).
-        self.rest_url: str | None = None
+        self._rest: RestServer | None = None
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -74,6 +74,8 @@ class Emulator:
             )
             self._grpc = GrpcServer(self._service, self._host, self._port)
             self._grpc.start()
+            self._rest = RestServer(self._service, self._host, 0)
+            self._rest.start()
         except BaseException:
             self.stop()
             raise
@@ -82,8 +84,11 @@ class Emulator:
     def stop(self) -> None:
         """Stop the server (running calls get one second) and remove a temporary storage dir."""
         grpc_server, self._grpc = self._grpc, None
+        rest_server, self._rest = self._rest, None
         self._service = None
         try:
+            if rest_server is not None:
+                rest_server.stop()
             if grpc_server is not None:
                 grpc_server.stop(grace=1.0)
         finally:
@@ -114,6 +119,13 @@ class Emulator:
         if self._grpc is None:
             raise RuntimeError("the emulator is not started")
         return self._grpc.target
+
+    @property
+    def rest_url(self) -> str:
+        """``"http://127.0.0.1:PORT"``: the HTTP/1.1 JSON front, for ``transport="rest"`` clients."""
+        if self._rest is None:
+            raise RuntimeError("the emulator is not started")
+        return self._rest.url
 
     @property
     def storage_dir(self) -> Path:

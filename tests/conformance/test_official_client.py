@@ -13,7 +13,7 @@ import pytest
 from tests.live.conftest import tiny_pdf
 from vision_grpc.testing import Emulator
 
-TRANSPORTS = ["grpc"]
+TRANSPORTS = ["grpc", "rest"]
 
 
 @pytest.fixture(scope="module")

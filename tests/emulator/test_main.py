@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import queue
 import re
 import signal
 import subprocess
 import sys
 import threading
+import urllib.request
 from pathlib import Path
 
 import grpc
 import pytest
 from google.longrunning import operations_pb2, operations_pb2_grpc
 
-_BANNER = re.compile(r"^vision-grpc emulator: grpc=(127\.0\.0\.1:\d+) storage=(.+)$")
+_BANNER = re.compile(r"^vision-grpc emulator: grpc=(127\.0\.0\.1:\d+) rest=(http://127\.0\.0\.1:\d+) storage=(.+)$")
 
 
 def _first_line(process: subprocess.Popen[str], timeout: float) -> str:
@@ -36,11 +38,13 @@ def test_entry_point_serves_until_signalled(tmp_path: Path, stop_signal: signal.
     try:
         match = _BANNER.match(_first_line(process, timeout=30).strip())
         assert match, "unexpected banner"
-        assert Path(match.group(2)) == tmp_path.resolve()
+        assert Path(match.group(3)) == tmp_path.resolve()
         with grpc.insecure_channel(match.group(1)) as channel:
             stub = operations_pb2_grpc.OperationsStub(channel)
             reply = stub.ListOperations(operations_pb2.ListOperationsRequest(name="operations"), timeout=10)
             assert list(reply.operations) == []
+        with urllib.request.urlopen(match.group(2) + "/v1/operations", timeout=10) as response:
+            assert json.loads(response.read()) == {}
         process.send_signal(stop_signal)
         _, stderr = process.communicate(timeout=15)
         assert process.returncode == 0, stderr

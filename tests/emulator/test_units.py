@@ -105,7 +105,7 @@ def test_emulator_helper_life_cycle(tmp_path: Path) -> None:
         _ = emulator.grpc_target
     with emulator:
         temp_dir = emulator.storage_dir
-        assert emulator.grpc_target.startswith("127.0.0.1:") and emulator.rest_url is None
+        assert emulator.grpc_target.startswith("127.0.0.1:") and emulator.rest_url.startswith("http://127.0.0.1:")
         emulator.put_object("gs://b/x", b"1")
         assert emulator.get_object("gs://b/x") == b"1" and emulator.list_objects("gs://b/") == ["gs://b/x"]
         with pytest.raises(RuntimeError):

@@ -17,7 +17,7 @@ import pytest
 from vision_grpc import AsyncClient, Client
 from vision_grpc.testing import Emulator
 
-TRANSPORTS = ["grpc"]
+TRANSPORTS = ["grpc", "rest"]
 MODES = ["sync", "async"]
 PDF_URI = "gs://bucket/docs/three-pages.pdf"
 

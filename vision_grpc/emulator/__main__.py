@@ -1,7 +1,8 @@
-"""``python -m vision_grpc.emulator``: serve the emulator over gRPC until SIGINT or SIGTERM.
+"""``python -m vision_grpc.emulator``: serve the emulator over gRPC and REST until SIGINT or SIGTERM.
 
-Prints one line with the bound address (``vision-grpc emulator: grpc=127.0.0.1:PORT storage=DIR``)
-so that scripts can start it with ``--port 0`` and read the port, then serves until interrupted and
+Prints one line with the bound addresses
+(``vision-grpc emulator: grpc=127.0.0.1:PORT rest=http://127.0.0.1:PORT storage=DIR``) so that
+scripts can start it with ``--port 0`` and read the ports, then serves until interrupted and
 exits cleanly (status 0). Without ``--storage`` objects live in a temporary directory that is
 removed at exit.
 """
@@ -20,6 +21,7 @@ from types import FrameType
 
 from vision_grpc.emulator._service import EmulatorService
 from vision_grpc.emulator.grpc_server import GrpcServer
+from vision_grpc.emulator.rest_server import RestServer
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,7 +29,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m vision_grpc.emulator", description="Serve the Cloud Vision emulator over gRPC."
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one (default: 0)")
+    parser.add_argument("--port", type=int, default=0, help="gRPC port; 0 picks a free one (default: 0)")
+    parser.add_argument("--rest-port", type=int, default=0, help="HTTP/1.1 JSON port; 0 picks a free one")
     parser.add_argument("--storage", metavar="DIR", help="directory standing in for gs:// (default: a temp dir)")
     parser.add_argument("--operation-seconds", type=float, default=2.0, metavar="S",
                         help="time an operation takes from CREATED to DONE (default: 2.0)")
@@ -53,15 +56,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     service = EmulatorService(storage, operation_seconds=args.operation_seconds,
                               reject_api_keys_for_async_files=not args.allow_api_keys)
     server = GrpcServer(service, args.host, args.port)
+    rest: RestServer | None = None
     try:
         server.start()
-        print(f"vision-grpc emulator: grpc={server.target} storage={service.storage.root}", flush=True)
+        rest = RestServer(service, args.host, args.rest_port)
+        rest.start()
+        print(f"vision-grpc emulator: grpc={server.target} rest={rest.url} storage={service.storage.root}",
+              flush=True)
         while not stop.wait(0.5):
             pass
     except OSError as exc:
         print(f"vision-grpc emulator: {exc}", file=sys.stderr)
         return 1
     finally:
+        if rest is not None:
+            rest.stop()
         server.stop(grace=1.0)
         if temp_dir is not None:
             shutil.rmtree(temp_dir, ignore_errors=True)

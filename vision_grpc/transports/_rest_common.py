@@ -8,7 +8,6 @@ protobuf's json_format (JSON names out, both names accepted in).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import quote, urlencode
 
 from google.protobuf.message import Message
 from google.rpc import code_pb2
@@ -49,7 +48,7 @@ class RestCodec:
         if rule is None:
             raise api_error(code_pb2.UNIMPLEMENTED, f"{method.name} has no REST binding; use the gRPC transport")
         http = to_http(rule, request)
-        url = http.path + ("?" + urlencode(http.query, quote_via=quote) if http.query else "")
+        url = http.target
         headers = dict(metadata)
         headers["accept"] = "application/json"
         if http.body is not None:
