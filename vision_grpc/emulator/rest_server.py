@@ -15,7 +15,7 @@ import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode
+from urllib.parse import parse_qsl
 
 from google.rpc import code_pb2
 
@@ -27,12 +27,6 @@ from vision_grpc.errors import ApiError, api_error, http_error_body
 
 __all__ = ["RestServer", "build_router"]
 
-# Google's system parameters: accepted on every URL, never fields of the request message.
-_SYSTEM_PARAMETERS = frozenset({
-    "$alt", "alt", "key", "$fields", "fields", "prettyPrint", "$prettyPrint", "quotaUser", "$quotaUser",
-    "$callback", "callback", "access_token", "oauth_token", "upload_protocol", "uploadType", "$.xgafv",
-    "$userIp", "userIp", "$outputDefaults",
-})
 _MAX_BODY = 64 * 1024 * 1024
 _HEADERS_TO_METADATA = ("x-goog-api-key", "x-goog-user-project", "x-goog-request-params", "x-goog-api-client",
                         "authorization")
@@ -72,13 +66,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, body: bytes) -> bytes:
         raw_path, _, query = self.path.partition("?")
-        pairs = parse_qsl(query, keep_blank_values=True)
         metadata = {k: v for k in _HEADERS_TO_METADATA if (v := self.headers.get(k)) is not None}
-        api_key = next((v for k, v in pairs if k == "key"), None)
-        if api_key is not None and "x-goog-api-key" not in metadata:
-            metadata["x-goog-api-key"] = api_key
-        fields = urlencode([(k, v) for k, v in pairs if k not in _SYSTEM_PARAMETERS], quote_via=quote)
-        method, request = self.server.router.route(self.command, raw_path, fields, body)
+        if "x-goog-api-key" not in metadata:  # an API key may also come as the ?key= system parameter
+            api_key = next((v for k, v in parse_qsl(query) if k == "key"), None)
+            if api_key is not None:
+                metadata["x-goog-api-key"] = api_key
+        # The router ignores Google's system parameters ($alt, key, fields...) itself.
+        method, request = self.server.router.route(self.command, raw_path, query, body)
         response = self.server.service.call(method, request, metadata)
         assert method.http_rule is not None
         return encode_response(method.http_rule, response)
