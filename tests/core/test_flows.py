@@ -9,7 +9,7 @@ from google.longrunning import operations_pb2
 from google.protobuf import duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
-from tests.core.flowkit import FakeClock, Script, names
+from tests.core.flowkit import Script, names
 from vision_grpc._flow import call_flow
 from vision_grpc._gen.v1 import image_annotator_pb2 as v1
 from vision_grpc._lro import metadata_of, result_of
