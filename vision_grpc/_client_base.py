@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
@@ -99,10 +100,16 @@ class ClientBase:
                                                        page_token=page_token)
         return self.operations_flow("ListOperations", request, None)
 
-    def wait_flow(self, operation: operations_pb2.Operation, timeout: float | None,
-                  age: float) -> Flow[operations_pb2.Operation]:
-        return wait_flow(operation, policy=self.options.poll, timeout=timeout, support=self._wait_support,
-                         retry=self.options.retry, rpc_timeout=self.options.timeout, age=age)
+    def wait_flow(self, handle: OperationBase, timeout: float | None,
+                  on_update: Callable[[Any], None] | None) -> Flow[operations_pb2.Operation]:
+        def update(proto: operations_pb2.Operation) -> None:
+            handle._update(proto)
+            if on_update is not None:
+                on_update(handle)
+
+        return wait_flow(handle.proto, policy=self.options.poll, timeout=timeout, support=self._wait_support,
+                         retry=self.options.retry, rpc_timeout=self.options.timeout, age=handle._age(),
+                         on_update=update)
 
     def _timeout(self, timeout: float | None) -> float:
         return self.options.timeout if timeout is None else timeout

@@ -49,12 +49,14 @@ def wait_flow(
     retry: RetryPolicy,
     rpc_timeout: float,
     age: float = 0.0,
+    on_update: Callable[[operations_pb2.Operation], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
     rng: Callable[[], float] = random.random,
 ) -> Flow[operations_pb2.Operation]:
     """Return the operation once done; ``OperationTimeout`` after ``timeout`` seconds.
 
-    ``age`` is how old the operation already was when the wait started (seconds).
+    ``age`` is how old the operation already was when the wait started (seconds);
+    ``on_update`` sees every state received (e.g. to show progress).
     """
     start = clock()
     delays = backoff(policy.initial, policy.multiplier, policy.maximum)
@@ -68,6 +70,8 @@ def wait_flow(
             try:
                 operation = yield from call_flow(_WAIT, _wait_request(operation.name, chunk),
                                                  timeout=chunk * 1.1 + 0.05, retry=NO_RETRY)
+                if on_update is not None:
+                    on_update(operation)
                 continue
             except ApiError as error:
                 if error.code == code_pb2.UNIMPLEMENTED:
@@ -83,4 +87,6 @@ def wait_flow(
         yield Sleep(delay)
         operation = yield from call_flow(_GET, operations_pb2.GetOperationRequest(name=operation.name),
                                          timeout=rpc_timeout, retry=retry)
+        if on_update is not None:
+            on_update(operation)
     return operation

@@ -8,7 +8,7 @@ only the I/O differs. Create it inside a running event loop and ``await client.a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 from google.longrunning import operations_pb2
@@ -126,13 +126,17 @@ class AsyncOperation(OperationBase):
         self._update(await self._client.run(self._client.get_flow(self.name, timeout)))
         return self
 
-    async def wait(self, timeout: float | None = None) -> AsyncOperation:
+    async def wait(
+        self, timeout: float | None = None, *, on_update: Callable[[AsyncOperation], None] | None = None
+    ) -> AsyncOperation:
         if not self.done:
-            self._update(await self._client.run(self._client.wait_flow(self._proto, timeout, self._age())))
+            self._update(await self._client.run(self._client.wait_flow(self, timeout, on_update)))
         return self
 
-    async def result(self, timeout: float | None = None) -> Any:
-        return (await self.wait(timeout))._result()
+    async def result(
+        self, timeout: float | None = None, *, on_update: Callable[[AsyncOperation], None] | None = None
+    ) -> Any:
+        return (await self.wait(timeout, on_update=on_update))._result()
 
     async def cancel(self) -> None:
         await self._client.cancel_operation(self.name)

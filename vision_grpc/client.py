@@ -14,7 +14,7 @@ Example::
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from google.longrunning import operations_pb2
@@ -143,15 +143,18 @@ class Operation(OperationBase):
         self._update(self._client.run(self._client.get_flow(self.name, timeout)))
         return self
 
-    def wait(self, timeout: float | None = None) -> Operation:
-        """Block until done; ``OperationTimeout`` (carrying the name) after ``timeout`` seconds."""
+    def wait(self, timeout: float | None = None, *, on_update: Callable[[Operation], None] | None = None) -> Operation:
+        """Block until done; ``OperationTimeout`` (carrying the name) after ``timeout`` seconds.
+
+        ``on_update(operation)`` is called after every state received, e.g. to show progress.
+        """
         if not self.done:
-            self._update(self._client.run(self._client.wait_flow(self._proto, timeout, self._age())))
+            self._update(self._client.run(self._client.wait_flow(self, timeout, on_update)))
         return self
 
-    def result(self, timeout: float | None = None) -> Any:
+    def result(self, timeout: float | None = None, *, on_update: Callable[[Operation], None] | None = None) -> Any:
         """Wait, then return the typed response; ``OperationError`` if the operation failed."""
-        return self.wait(timeout)._result()
+        return self.wait(timeout, on_update=on_update)._result()
 
     def cancel(self) -> None:
         self._client.cancel_operation(self.name)
