@@ -1,0 +1,112 @@
+"""``vision-grpc``: the command line: annotate, follow operations, read outputs, bulk runs, demo.
+
+Exit codes: 0 success; 2 bad usage or a request that breaks a documented rule (nothing sent);
+3 the service answered with an error, or an operation (or a bulk input) failed; 4 a wait timed
+out (the operation may still finish: ``vision-grpc operation wait NAME``); 5 the connection
+failed; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from vision_grpc.cli._common import add_connection_flags
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_USAGE, EXIT_API, EXIT_TIMEOUT, EXIT_TRANSPORT, EXIT_INTERRUPTED = 0, 2, 3, 4, 5, 130
+
+
+def _features(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--feature", action="append", metavar="TYPE",
+                        help="a Feature.Type name, repeatable (default: DOCUMENT_TEXT_DETECTION for files, "
+                             "TEXT_DETECTION for images)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vision-grpc", description=__doc__.splitlines()[0].split(": ", 1)[1])
+    commands = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    add_connection_flags(common)
+
+    annotate = commands.add_parser("annotate", help="submit annotation").add_subparsers(dest="kind", required=True)
+    files = annotate.add_parser("files", parents=[common], help="files:asyncBatchAnnotate (PDF, TIFF, GIF)")
+    files.add_argument("inputs", nargs="+", metavar="INPUT", help="gs:// URIs (local paths with --emulator-storage)")
+    files.add_argument("--output", required=True, metavar="GS_PREFIX", help="where the JSON shards go")
+    images = annotate.add_parser("images", parents=[common], help="images:asyncBatchAnnotate, or images:annotate")
+    images.add_argument("inputs", nargs="+", metavar="INPUT", help="gs:// or https:// URIs, or local files")
+    images.add_argument("--output", metavar="GS_PREFIX", help="asynchronous, results to this prefix "
+                                                              "(default: synchronous, results printed)")
+    for sub in (files, images):
+        _features(sub)
+        sub.add_argument("--batch-size", type=int, help="responses per output shard, 1-100 (default: 20)")
+        sub.add_argument("--no-wait", action="store_true", help="print the operation name and exit")
+
+    op = commands.add_parser("operation", parents=[common], help="get, wait for, cancel or delete an operation")
+    op.add_argument("action", choices=("get", "wait", "cancel", "delete"))
+    op.add_argument("name", help="operations/... or projects/.../operations/...")
+
+    out = commands.add_parser("outputs", parents=[common], help="read an operation's results back")
+    out.add_argument("source", help="an operation name or a gs:// output prefix")
+    out.add_argument("--images", action="store_true", help="the source is an images:asyncBatchAnnotate output")
+    out.add_argument("--save", metavar="DIR", help="write one file per page/image")
+    out.add_argument("--format", choices=("json", "text"), default="text", help="with --save (default: text)")
+
+    bulk = commands.add_parser("bulk", parents=[common], help="annotate many inputs, resumable after a crash")
+    bulk.add_argument("inputs", help="a file with one gs:// URI per line, or a gs:// prefix to list")
+    bulk.add_argument("--journal", required=True, help="SQLite journal; run again with it to resume")
+    bulk.add_argument("--output", required=True, metavar="GS_PREFIX")
+    bulk.add_argument("--kind", choices=("files", "images"), default="files")
+    bulk.add_argument("--max-in-flight", type=int, default=4)
+    _features(bulk)
+
+    demo = commands.add_parser("demo", parents=[common], help="run the main job on the embedded emulator")
+    demo.add_argument("--input", help="with --endpoint: a gs:// PDF to annotate")
+    demo.add_argument("--output", help="with --endpoint: a gs:// prefix for the results")
+    demo.add_argument("--operation-seconds", type=float, default=1.5, help="emulated processing time")
+
+    commands.add_parser("emulator", add_help=False, help="run the emulator (see `vision-grpc emulator --help`)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["emulator"]:
+        from vision_grpc.emulator.__main__ import main as emulator_main
+
+        return emulator_main(argv[1:])
+    args = _parser().parse_args(argv)
+    return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from vision_grpc import errors
+    from vision_grpc.cli import _commands, _demo
+
+    handlers = {"files": _commands.annotate_files, "images": _commands.annotate_images,
+                "operation": _commands.operation, "outputs": _commands.outputs, "bulk": _commands.bulk,
+                "demo": _demo.demo}
+    handler = handlers[args.kind if args.command == "annotate" else args.command]
+    try:
+        return handler(args)
+    except errors.ValidationError as exc:
+        return _fail(EXIT_USAGE, f"invalid request: {exc}")
+    except errors.OperationTimeout as exc:
+        return _fail(EXIT_TIMEOUT, f"{exc} (vision-grpc operation wait {exc.name})")
+    except errors.ApiError as exc:
+        return _fail(EXIT_API if exc.request_sent else EXIT_TRANSPORT, str(exc))
+    except errors.OperationError as exc:
+        return _fail(EXIT_API, str(exc))
+    except errors.TransportError as exc:
+        return _fail(EXIT_TRANSPORT, str(exc))
+    except errors.VisionError as exc:
+        return _fail(EXIT_API, str(exc))
+    except KeyboardInterrupt:
+        return _fail(EXIT_INTERRUPTED, "interrupted")
+
+
+def _fail(code: int, message: str) -> int:
+    print(f"vision-grpc: {message}", file=sys.stderr)
+    return code

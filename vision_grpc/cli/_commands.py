@@ -1,0 +1,160 @@
+"""The subcommands: annotate, operation, outputs, bulk. Each returns an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from vision_grpc.cli._common import emit, make_client, operation_document, stage_inputs, storage_for_args
+from vision_grpc.cli._progress import OperationProgress
+
+__all__ = ["annotate_files", "annotate_images", "operation", "outputs", "bulk"]
+
+
+def wait_and_report(args: argparse.Namespace, client: Any, op: Any) -> int:
+    if args.no_wait:
+        emit(args, operation_document(op), f"submitted {op.name}")
+        return 0
+    with OperationProgress(enabled=not args.json) as progress:
+        progress.update(op)
+        op.wait(timeout=args.wait_timeout, on_update=progress.update)
+    document = operation_document(op)
+    if "error" in document:
+        if args.json:
+            emit(args, document, "")
+        from vision_grpc.errors import OperationError
+
+        print(f"vision-grpc: {OperationError(op.name, op.proto.error)}", file=sys.stderr)
+        return 3
+    uris = _output_prefixes(op)
+    emit(args, document, f"{op.name} done in {progress.elapsed:.1f}s; results under:\n  " + "\n  ".join(uris))
+    return 0
+
+
+def _output_prefixes(op: Any) -> list[str]:
+    response = op._result()
+    if hasattr(response, "responses"):
+        return [r.output_config.gcs_destination.uri for r in response.responses]
+    return [response.output_config.gcs_destination.uri]
+
+
+def annotate_files(args: argparse.Namespace) -> int:
+    from vision_grpc import types
+
+    inputs = stage_inputs(args, args.inputs)
+    request = types.async_files_request(inputs, output_uri=args.output, features=args.feature or
+                                        ["DOCUMENT_TEXT_DETECTION"], batch_size=args.batch_size)
+    with make_client(args) as client:
+        return wait_and_report(args, client, client.async_batch_annotate_files(request))
+
+
+def annotate_images(args: argparse.Namespace) -> int:
+    from google.protobuf import json_format
+
+    from vision_grpc import types
+
+    features = args.feature or ["TEXT_DETECTION"]
+    with make_client(args) as client:
+        if args.output:
+            request = types.async_images_request(stage_inputs(args, args.inputs), output_uri=args.output,
+                                                 features=features, batch_size=args.batch_size)
+            return wait_and_report(args, client, client.async_batch_annotate_images(request))
+        images: list[str | bytes] = [i if "://" in i else Path(i).read_bytes() for i in args.inputs]
+        response = client.batch_annotate_images(types.images_request(images, features=features))
+        document = json_format.MessageToDict(response)
+        lines = [f"{name}: {r.full_text_annotation.text or r.error.message or '(no text)'}"
+                 for name, r in zip(args.inputs, response.responses, strict=True)]
+        emit(args, document, "\n".join(lines))
+        return 0
+
+
+def operation(args: argparse.Namespace) -> int:
+    with make_client(args) as client:
+        if args.action == "cancel":
+            client.cancel_operation(args.name)
+            emit(args, {"name": args.name, "cancelled": True}, f"cancel requested for {args.name}")
+            return 0
+        if args.action == "delete":
+            client.delete_operation(args.name)
+            emit(args, {"name": args.name, "deleted": True}, f"deleted {args.name}")
+            return 0
+        op = client.get_operation(args.name)
+        if args.action == "wait":
+            args.no_wait = False
+            return wait_and_report(args, client, op)
+        document = operation_document(op)
+        emit(args, document, json.dumps(document, indent=2))
+        return 0
+
+
+def outputs(args: argparse.Namespace) -> int:
+    from vision_grpc.outputs import read_file_results, read_image_results
+
+    storage = storage_for_args(args)
+    source: Any = args.source
+    if not source.startswith("gs://"):
+        with make_client(args) as client:
+            source = client.get_operation(source).wait(timeout=args.wait_timeout)
+    reader = read_image_results if args.images else read_file_results
+    results = list(reader(source, storage=storage))
+    if args.save:
+        _save(args, results)
+    document = {"results": [_result_document(r) for r in results]}
+    text = "\n\n".join(f"== {_label(r)} ==\n{r.text or (r.error.message if r.error else '')}" for r in results)
+    emit(args, document, text)
+    return 0
+
+
+def _label(result: Any) -> str:
+    if hasattr(result, "page_number"):
+        return f"{result.input_uri} page {result.page_number}"
+    return f"image {result.index} {result.image_uri}"
+
+
+def _result_document(result: Any) -> dict[str, Any]:
+    document: dict[str, Any] = {"label": _label(result), "text": result.text}
+    if result.error is not None:
+        document["error"] = {"code": result.error.code, "message": result.error.message}
+    return document
+
+
+def _save(args: argparse.Namespace, results: list[Any]) -> None:
+    from google.protobuf import json_format
+
+    target = Path(args.save)
+    target.mkdir(parents=True, exist_ok=True)
+    for n, result in enumerate(results, start=1):
+        stem = f"{n:05d}"
+        if args.format == "json":
+            (target / f"{stem}.json").write_text(json_format.MessageToJson(result.response))
+        else:
+            (target / f"{stem}.txt").write_text(result.text)
+
+
+def bulk(args: argparse.Namespace) -> int:
+    from vision_grpc.bulk import BulkRunner
+
+    inputs = _bulk_inputs(args)
+    with make_client(args) as client:
+        runner = BulkRunner(client, args.journal, output_prefix=args.output, kind=args.kind,
+                            features=args.feature or (["DOCUMENT_TEXT_DETECTION"] if args.kind == "files"
+                                                      else ["TEXT_DETECTION"]),
+                            max_in_flight=args.max_in_flight, poll_timeout=args.wait_timeout)
+        report = runner.run(inputs)
+    document = {"counts": report.counts, "failed": [{"uri": r.uri, "reason": r.reason} for r in report.failed],
+                "pending": [{"uri": r.uri, "reason": r.reason} for r in report.pending]}
+    lines = [", ".join(f"{k}: {v}" for k, v in report.counts.items())]
+    lines += [f"FAILED {r.uri}: {r.reason}" for r in report.failed]
+    lines += [f"PENDING {r.uri}: {r.reason}" for r in report.pending]
+    emit(args, document, "\n".join(lines))
+    return 0 if not report.failed and not report.pending else 3
+
+
+def _bulk_inputs(args: argparse.Namespace) -> list[str]:
+    if args.inputs.startswith("gs://"):
+        return storage_for_args(args).list(args.inputs)
+    lines = Path(args.inputs).read_text().splitlines()
+    return stage_inputs(args, [line.strip() for line in lines if line.strip() and not line.startswith("#")])

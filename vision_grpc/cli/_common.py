@@ -1,0 +1,102 @@
+"""What every subcommand shares: connection flags, the client, storage for outputs, printing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from vision_grpc._options import PollPolicy
+from vision_grpc.errors import ValidationError
+
+__all__ = ["add_connection_flags", "make_client", "storage_for_args", "stage_inputs", "emit"]
+
+API_KEY_ENV = "VISION_GRPC_API_KEY"
+
+
+def add_connection_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("connection")
+    group.add_argument("--endpoint", help="host:port (default: vision.googleapis.com:443, or the regional one)")
+    group.add_argument("--transport", choices=("grpc", "rest"), default="grpc")
+    group.add_argument("--project", help="project id; with --location fills parent")
+    group.add_argument("--location", choices=("us", "eu"), help="regional endpoint and parent location")
+    group.add_argument("--credentials", metavar="FILE", help="service-account or authorized-user JSON file")
+    group.add_argument("--api-key", help=f"API key (prefer the {API_KEY_ENV} environment variable)")
+    group.add_argument("--quota-project", help="project billed for quota (x-goog-user-project)")
+    group.add_argument("--anonymous", action="store_true", help="send no credentials")
+    group.add_argument("--timeout", type=float, default=60.0, help="per-RPC deadline in seconds (default: 60)")
+    group.add_argument("--wait-timeout", type=float, default=3600.0,
+                       help="how long to wait for an operation in seconds (default: 3600)")
+    group.add_argument("--emulator-storage", metavar="DIR",
+                       help="the emulator's storage directory: local input paths are staged there and "
+                            "outputs are read from it")
+    group.add_argument("--json", action="store_true", help="print one JSON document, for scripts")
+
+
+def make_client(args: argparse.Namespace, **overrides: Any) -> Any:
+    from vision_grpc.client import Client
+
+    settings: dict[str, Any] = {
+        "endpoint": args.endpoint, "transport": args.transport, "project": args.project,
+        "location": args.location, "credentials_file": args.credentials, "quota_project": args.quota_project,
+        "api_key": args.api_key or os.environ.get(API_KEY_ENV) or None, "timeout": args.timeout,
+        "poll": PollPolicy(wait_chunk=2.0),  # short WaitOperation chunks keep the progress line fresh
+    }
+    if args.anonymous:
+        settings["anonymous"] = True
+    settings.update(overrides)
+    return Client(**{k: v for k, v in settings.items() if v is not None})
+
+
+def storage_for_args(args: argparse.Namespace) -> Any:
+    from vision_grpc.storage import GcsStorage, LocalStorage
+
+    if args.emulator_storage:
+        return LocalStorage(args.emulator_storage)
+    return GcsStorage(project=args.project)
+
+
+def stage_inputs(args: argparse.Namespace, inputs: list[str]) -> list[str]:
+    """gs:// URIs pass through; local paths are copied into the emulator's storage."""
+    staged = []
+    for item in inputs:
+        if item.startswith("gs://"):
+            staged.append(item)
+            continue
+        path = Path(item)
+        if not path.is_file():
+            raise ValidationError("inputs", f"{item!r} is neither a gs:// URI nor a readable file")
+        if not args.emulator_storage:
+            raise ValidationError("inputs", f"local file {item!r} needs --emulator-storage (the service reads "
+                                            "only gs:// objects)")
+        target = Path(args.emulator_storage) / "local-inputs" / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+        staged.append(f"gs://local-inputs/{path.name}")
+    return staged
+
+
+def emit(args: argparse.Namespace, document: dict[str, Any], text: str) -> None:
+    """One JSON document with --json, else readable text."""
+    if args.json:
+        json.dump(document, sys.stdout, indent=2, sort_keys=True)
+        sys.stdout.write("\n")
+    else:
+        print(text)
+
+
+def operation_document(operation: Any) -> dict[str, Any]:
+    from google.protobuf import json_format
+
+    from vision_grpc.cli._progress import state_name
+
+    document: dict[str, Any] = {"name": operation.name, "done": operation.done, "state": state_name(operation)}
+    if operation.done and operation.proto.HasField("error"):
+        document["error"] = json_format.MessageToDict(operation.proto.error)
+    elif operation.done:
+        document["response"] = json_format.MessageToDict(operation._result())
+    return document
