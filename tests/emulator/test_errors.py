@@ -168,6 +168,7 @@ def test_annotator_errors(emulator: Emulator, api: ModuleType, stub: Any, ops: A
 
     annotators = emulator.service.annotators
     annotators.register("LABEL_DETECTION", refuses)
+    previous_text = None
     try:
         reply = stub.BatchAnnotateImages(_image_batch(api), timeout=RPC_TIMEOUT)
         assert (reply.responses[0].error.code, reply.responses[0].error.message) == (3, "Bad image data.")
@@ -175,6 +176,7 @@ def test_annotator_errors(emulator: Emulator, api: ModuleType, stub: Any, ops: A
         with pytest.raises(grpc.RpcError) as info:
             stub.BatchAnnotateImages(_image_batch(api), timeout=RPC_TIMEOUT)
         assert info.value.code() == grpc.StatusCode.INTERNAL and "engine exploded" in info.value.details()
+        previous_text = annotators.get("DOCUMENT_TEXT_DETECTION")
         annotators.register("DOCUMENT_TEXT_DETECTION", crashes)
         emulator.put_object(f"{prefix}in.pdf", make_pdf(1))
         request = _async_files(api, f"{prefix}in.pdf", f"{prefix}o/")
@@ -183,3 +185,5 @@ def test_annotator_errors(emulator: Emulator, api: ModuleType, stub: Any, ops: A
     finally:
         annotators.unregister("LABEL_DETECTION")
         annotators.unregister("DOCUMENT_TEXT_DETECTION")
+        if previous_text is not None:  # the session emulator's default PDF text annotator
+            annotators.register("DOCUMENT_TEXT_DETECTION", previous_text)

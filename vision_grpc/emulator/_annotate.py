@@ -1,12 +1,14 @@
 """Per-image annotation: a registry from ``Feature.Type`` to annotator functions.
 
-The emulator has no vision engines, so by default every requested feature yields an
-``AnnotateImageResponse`` whose ``error`` is UNIMPLEMENTED naming the features ("the emulator does
-not compute DOCUMENT_TEXT_DETECTION yet"), as the real service reports per-image failures. Real or
-fake engines are plugged in with ``AnnotatorRegistry.register``: an annotator receives the image
-(bytes, mime type, URI, page number), the ``Feature`` and the version's ``AnnotateImageResponse``
-to fill in. Annotators must be deterministic: the same input must give the same output.
-Filled-in annotations are kept even when another feature fails, as the service documents.
+The emulator has no vision engines. By default it computes DOCUMENT_TEXT_DETECTION and
+TEXT_DETECTION from the text layer of PDF pages (``_pdf_text``, with pypdfium2); every other
+feature yields an ``AnnotateImageResponse`` whose ``error`` is UNIMPLEMENTED naming the features
+("the emulator does not compute LABEL_DETECTION yet"), as the real service reports per-image
+failures. ``AnnotatorRegistry({})`` starts empty instead. Real or fake engines are plugged in
+with ``AnnotatorRegistry.register``: an annotator receives the image (bytes, mime type, URI, page
+number), the ``Feature`` and the version's ``AnnotateImageResponse`` to fill in. Annotators must
+be deterministic: the same input must give the same output. Filled-in annotations are kept even
+when another feature fails, as the service documents.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from google.rpc import code_pb2
 from vision_grpc.emulator._status import status
 from vision_grpc.errors import ApiError
 
-__all__ = ["Annotator", "AnnotatorRegistry", "ImageInput"]
+__all__ = ["Annotator", "AnnotatorRegistry", "ImageInput", "default_annotators"]
 
 
 @dataclass(frozen=True)
@@ -47,12 +49,22 @@ def feature_name(feature: Any) -> str:
     return str(value.name) if value is not None else str(number)
 
 
+def default_annotators() -> dict[str, Annotator]:
+    """The built-in annotators: both text features from PDF text layers."""
+    from vision_grpc.emulator._pdf_text import TEXT_ANNOTATORS  # here: _pdf_text imports this module
+
+    return dict(TEXT_ANNOTATORS)
+
+
 class AnnotatorRegistry:
-    """Thread-safe map ``Feature.Type`` name -> annotator; both API versions share the names."""
+    """Thread-safe map ``Feature.Type`` name -> annotator; both API versions share the names.
+
+    ``annotators`` defaults to ``default_annotators()``; pass ``{}`` for an empty registry.
+    """
 
     def __init__(self, annotators: Mapping[str, Annotator] | None = None) -> None:
         self._lock = threading.Lock()
-        self._annotators: dict[str, Annotator] = dict(annotators or {})
+        self._annotators: dict[str, Annotator] = dict(default_annotators() if annotators is None else annotators)
 
     def register(self, feature_type: str, annotator: Annotator) -> None:
         """Compute ``feature_type`` (e.g. ``"TEXT_DETECTION"``) with ``annotator`` from now on."""

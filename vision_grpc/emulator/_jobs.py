@@ -158,7 +158,7 @@ class Jobs:
                 shards.extend(self._file_shards(module, item, f"requests[{index}]"))
                 result.responses.add().output_config.CopyFrom(item.output_config)
         for uri, shard in shards:
-            self.storage.write(uri, json_format.MessageToJson(shard).encode("utf-8"))
+            self.storage.write(uri, json_format.MessageToJson(shard, indent=None).encode("utf-8"))
         return result
 
     def _file_shards(self, module: ModuleType, item: Any, field: str) -> list[tuple[str, Message]]:

@@ -50,14 +50,17 @@ def _pdf_pages(data: bytes) -> int:
         raise UnreadableDocument("not a PDF: no %PDF- header")
     pdfium = _optional("pypdfium2")
     if pdfium is not None:
-        try:
-            document = pdfium.PdfDocument(data)
-        except pdfium.PdfiumError as exc:
-            raise UnreadableDocument(f"not a readable PDF: {exc}") from None
-        try:
-            return int(len(document))
-        finally:
-            document.close()
+        from vision_grpc.emulator._pdf_text import PDFIUM_LOCK
+
+        with PDFIUM_LOCK:  # PDFium is not thread-safe and the server annotates on several threads
+            try:
+                document = pdfium.PdfDocument(data)
+            except pdfium.PdfiumError as exc:
+                raise UnreadableDocument(f"not a readable PDF: {exc}") from None
+            try:
+                return int(len(document))
+            finally:
+                document.close()
     return _pdf_pages_by_objects(data)
 
 
