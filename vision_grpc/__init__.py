@@ -28,7 +28,7 @@ _EXPORTS = {
     "ValidationError": "vision_grpc.errors",
     "VisionError": "vision_grpc.errors",
 }
-_SUBMODULES = {"errors", "types", "testing", "aio", "client"}
+_SUBMODULES = {"errors", "types", "testing", "aio", "client", "outputs", "storage", "bulk"}
 
 __all__ = [
     "ApiError",

@@ -8,10 +8,13 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vision_grpc._options import PollPolicy
 from vision_grpc.errors import ValidationError
+
+if TYPE_CHECKING:
+    from vision_grpc.storage import Storage
 
 __all__ = ["add_connection_flags", "make_client", "storage_for_args", "stage_inputs", "emit"]
 
@@ -52,7 +55,7 @@ def make_client(args: argparse.Namespace, **overrides: Any) -> Any:
     return Client(**{k: v for k, v in settings.items() if v is not None})
 
 
-def storage_for_args(args: argparse.Namespace) -> Any:
+def storage_for_args(args: argparse.Namespace) -> Storage:
     from vision_grpc.storage import GcsStorage, LocalStorage
 
     if args.emulator_storage:
