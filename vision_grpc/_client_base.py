@@ -19,7 +19,6 @@ from google.longrunning import operations_pb2
 from google.protobuf.message import Message
 from google.rpc import code_pb2
 
-from vision_grpc import __version__
 from vision_grpc._auth import plan_auth
 from vision_grpc._flow import Flow, call_flow
 from vision_grpc._lro import metadata_of, result_of
@@ -27,6 +26,7 @@ from vision_grpc._methods import OPERATIONS, OPERATIONS_SERVICE, MethodInfo, met
 from vision_grpc._options import ClientOptions
 from vision_grpc._polling import WaitSupport, wait_flow
 from vision_grpc._validate import validate
+from vision_grpc._version import __version__
 from vision_grpc.errors import ApiError, from_status
 
 __all__ = ["ClientBase", "OperationBase", "API_CLIENT"]
