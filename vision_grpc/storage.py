@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["GcsStorage", "LocalStorage", "Storage", "storage_for"]
+__all__ = ["GcsStorage", "InvalidUri", "LocalStorage", "Storage", "parse_gs_uri", "storage_for"]
 
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{0,221}")  # the emulator's rule: laxer than GCS, never "." or ".."
 _TMP_DIR = ".tmp"  # bucket names cannot start with ".", so this never collides with a bucket (as the emulator)
@@ -48,30 +48,46 @@ class Storage(Protocol):
         ...
 
 
-def _split(uri: str, *, prefix: bool = False) -> tuple[str, str]:
-    """``gs://bucket/a/b`` -> ``("bucket", "a/b")``; ``ValueError`` for anything else.
+class InvalidUri(ValueError):
+    """Not a usable ``gs://bucket/object`` URI; ``reason`` says why."""
 
-    A prefix may name no object (``gs://bucket``, ``gs://bucket/``) and end in a partial segment.
-    """
+    def __init__(self, uri: str, reason: str) -> None:
+        self.uri = uri
+        self.reason = reason
+        super().__init__(f"invalid Cloud Storage URI {uri!r}: {reason}")
+
+
+def _split(uri: str, *, prefix: bool = False) -> tuple[str, str]:
+    """The lenient split used for real Cloud Storage, whose object names may hold anything."""
     if not uri.startswith("gs://"):
-        raise ValueError(f"invalid Cloud Storage URI {uri!r}: must start with gs://")
+        raise InvalidUri(uri, "must start with gs://")
     bucket, _, name = uri[len("gs://"):].partition("/")
     if not _BUCKET.fullmatch(bucket):
-        raise ValueError(f"invalid Cloud Storage URI {uri!r}: bad bucket name {bucket!r}")
+        raise InvalidUri(uri, f"bad bucket name {bucket!r}")
     if not name and not prefix:
-        raise ValueError(f"invalid Cloud Storage URI {uri!r}: names no object")
+        raise InvalidUri(uri, "names no object")
     return bucket, name
 
 
-def _split_local(uri: str, *, prefix: bool = False) -> tuple[str, str]:
-    """``_split`` plus the checks that keep a URI inside the local root."""
-    bucket, name = _split(uri, prefix=prefix)
+def parse_gs_uri(uri: str, *, allow_prefix: bool = False) -> tuple[str, str]:
+    """``gs://bucket/a/b`` -> ``("bucket", "a/b")``, checked so that it cannot leave a local root.
+
+    A prefix (``allow_prefix``) may name no object and end in a partial segment. Refused: other
+    schemes, bad bucket names, ``..``, ``.`` or empty segments, backslashes, control characters.
+    """
+    if not uri.startswith("gs://"):
+        raise InvalidUri(uri, "must start with gs://")
+    bucket, _, name = uri[len("gs://"):].partition("/")
+    if not _BUCKET.fullmatch(bucket):
+        raise InvalidUri(uri, "bucket names are 1-222 characters of a-z, 0-9, '.', '_', '-', not starting with '.'")
+    if not name and not allow_prefix:
+        raise InvalidUri(uri, "names no object")
     if any(c in name for c in "\\\0\r\n"):
-        raise ValueError(f"invalid Cloud Storage URI {uri!r}: contains a backslash or a control character")
+        raise InvalidUri(uri, "contains a backslash or a control character")
     segments = name.split("/")
-    inner = segments[:-1] if prefix else segments
+    inner = segments[:-1] if allow_prefix else segments
     if name and any(s in ("", ".", "..") for s in inner):
-        raise ValueError(f"invalid Cloud Storage URI {uri!r}: has an empty, '.' or '..' path segment")
+        raise InvalidUri(uri, "has an empty, '.' or '..' path segment")
     return bucket, name
 
 
@@ -86,11 +102,11 @@ class LocalStorage:
 
     def path_for(self, uri: str) -> Path:
         """The file behind ``uri``; ``ValueError`` for a URI that could leave the root."""
-        bucket, name = _split_local(uri)
+        bucket, name = parse_gs_uri(uri)
         return self.root.joinpath(bucket, *name.split("/"))
 
     def list(self, prefix: str) -> builtins.list[str]:
-        bucket, name = _split_local(prefix if "/" in prefix[len("gs://"):] else prefix + "/", prefix=True)
+        bucket, name = parse_gs_uri(prefix if "/" in prefix[len("gs://"):] else prefix + "/", allow_prefix=True)
         bucket_dir = self.root / bucket
         start = bucket_dir.joinpath(*name.split("/")[:-1])
         if not start.is_dir():
