@@ -1,0 +1,319 @@
+"""Bulk annotation runs that survive a crash: ``BulkRunner(client, journal, ...).run(uris) -> BulkReport``.
+
+Many gs:// inputs are split into ``files:asyncBatchAnnotate`` requests (one ``AsyncAnnotateFileRequest``
+per file, ``files_per_request`` files each) or ``images:asyncBatchAnnotate`` requests (at most 2000
+images each), with at most ``max_in_flight`` operations running. An operation succeeds or fails as a
+whole; when one fails with NOT_FOUND or INVALID_ARGUMENT (a missing or unreadable file), the
+input its error names fails alone and the others are resubmitted in new batches (halves when no
+input is named), so one bad file never fails the good ones.
+A local SQLite journal (``vision_grpc._journal``, whose docstring draws the state machine) records
+each batch *before* its submit RPC, its operation name right after, and each finished batch; running
+again with the same journal (after a crash, a kill or Ctrl-C) resumes where it stopped:
+
+* inputs already done or failed are never sent again; duplicate URIs are annotated once;
+* a batch with an operation name is re-attached (``client.get_operation``), never resubmitted;
+* a batch recorded as "about to be submitted" without an operation name is ambiguous (the server
+  may have seen it): it is resubmitted and the decision logged. Each batch writes under its own
+  deterministic prefix ``{output_prefix}batch-{id}/`` (the k-th file of a files batch under
+  ``.../batch-{id}/{k}/``), ``id`` hashing the batch's inputs and settings, so a resubmission
+  rewrites the same shards rather than adding new ones;
+* a failed submit (``ApiError``, ``TransportError``) is retried on the next run, up to
+  ``max_attempts`` attempts in all (counted in the journal); then its inputs fail;
+* a Ctrl-C during a submit RPC is held until the operation name is written (a second one
+  interrupts at once); the journal is consistent at every instruction anyway.
+
+Waiting is a bounded round-robin: each in-flight operation gets ``Operation.wait`` for a share of
+``poll_interval``, so a slow operation never hides finished ones; ``poll_timeout`` bounds a run's
+waiting, after which the report lists what is still pending (run again later).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import closing
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from google.rpc import code_pb2
+
+from vision_grpc._builders import async_files_request, async_images_request
+from vision_grpc._journal import Batch, Journal, JournalError, sigint_deferred
+from vision_grpc._methods import method_for_request
+from vision_grpc._validate import MAX_REQUESTS, validate
+from vision_grpc.errors import ApiError, NotFound, OperationError, OperationTimeout, TransportError, ValidationError
+
+if TYPE_CHECKING:
+    from vision_grpc.client import Client, Operation
+
+__all__ = ["BulkReport", "BulkRunner", "InputResult", "JournalError", "load_report"]
+
+MAX_PER_REQUEST = MAX_REQUESTS["AsyncBatchAnnotateImages"]  # 2000; also our cap on files per request
+MAX_SUBMIT_FAILURES_IN_A_ROW = 3  # then a run submits nothing more: the service is likely down
+# Submit errors after which the server may nevertheless have created the operation.
+_MAYBE_SEEN = {code_pb2.DEADLINE_EXCEEDED, code_pb2.UNAVAILABLE, code_pb2.UNKNOWN, code_pb2.CANCELLED,
+               code_pb2.INTERNAL}
+# Operation errors that may come from one input of a files batch: worth isolating it.
+_INPUT_ERRORS = {code_pb2.NOT_FOUND, code_pb2.INVALID_ARGUMENT}
+_PENDING = {"submitted": "operation {op} still running; run again to wait for it",
+            "queued": "resubmission after its batch failed as a whole; run again to submit",
+            "submit_failed": "submit failed ({reason}); run again to retry",
+            "submitting": "interrupted while submitting; run again to resubmit"}
+
+
+@dataclass(frozen=True)
+class InputResult:
+    """One input's outcome: ``state`` is ``"done"``, ``"failed"`` (final) or ``"pending"`` (run again)."""
+
+    uri: str
+    state: str
+    reason: str = ""  # failed: "NOT_FOUND: No such object: gs://..."; pending: why it is not finished
+    output_uri: str = ""  # done: the prefix of its JSON shards
+    operation: str = ""
+    batch: str = ""
+
+
+@dataclass(frozen=True)
+class BulkReport:
+    """A journal's contents: every input once (in input order) and every operation ever submitted."""
+
+    done: list[InputResult] = field(default_factory=list)
+    failed: list[InputResult] = field(default_factory=list)
+    pending: list[InputResult] = field(default_factory=list)
+    operations: list[str] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        done, failed, pending = len(self.done), len(self.failed), len(self.pending)
+        return {"done": done, "failed": failed, "pending": pending, "total": done + failed + pending}
+
+    @property
+    def complete(self) -> bool:
+        """True when nothing is left to do: every input is done or failed for good."""
+        return not self.pending
+
+
+class BulkRunner:
+    """Annotates many gs:// inputs through a crash-safe journal; see the module docstring.
+
+    ``on_event(event, batch_id)`` is called after each journal write (``submitting``, ``submitted``,
+    ``done``, ...) and with ``"sent"`` when a submit RPC returned, just before its operation name is
+    recorded: for progress display, and for tests that stop a run at a chosen point.
+    """
+
+    def __init__(self, client: Client, journal_path: str | os.PathLike[str], *, output_prefix: str,
+                 features: Sequence[str] = ("DOCUMENT_TEXT_DETECTION",), kind: Literal["files", "images"] = "files",
+                 files_per_request: int = 8, images_per_request: int = MAX_PER_REQUEST, max_in_flight: int = 4,
+                 poll_interval: float = 2.0, poll_timeout: float = 3600.0, max_attempts: int = 3,
+                 shard_size: int | None = None, version: str = "v1",
+                 on_event: Callable[[str, str], None] | None = None) -> None:
+        if kind not in ("files", "images"):
+            raise ValidationError("kind", f"must be 'files' or 'images', got {kind!r}")
+        self.client, self.journal_path, self.kind, self.version = client, os.fspath(journal_path), kind, version
+        self.output_prefix = output_prefix if output_prefix.endswith("/") else output_prefix + "/"
+        self.features, self.shard_size = tuple(features), shard_size
+        self.per_request = files_per_request if kind == "files" else images_per_request
+        self.max_in_flight, self.max_attempts, self.on_event = max_in_flight, max_attempts, on_event
+        self.poll_interval, self.poll_timeout = poll_interval, poll_timeout
+        for name, value in (("per_request", self.per_request), ("max_in_flight", max_in_flight),
+                            ("max_attempts", max_attempts)):
+            if not 1 <= value <= MAX_PER_REQUEST:
+                raise ValidationError(name, f"must be in [1, {MAX_PER_REQUEST}], got {value}")
+        if not (poll_interval > 0 and poll_timeout > 0):
+            raise ValidationError("poll_interval", "poll_interval and poll_timeout must be > 0")
+        problem = self._problem(f"{self.output_prefix}probe.pdf")  # bad features, version or prefix: fail now
+        if problem:
+            raise ValidationError("BulkRunner", problem)
+
+    def run(self, inputs: Iterable[str]) -> BulkReport:
+        """Journal ``inputs``, submit and wait (at most ``poll_timeout``); resumes an earlier run."""
+        with closing(Journal(self.journal_path, on_event=self._notify)) as journal:
+            self._journal, self._failures_in_a_row = journal, 0
+            try:
+                journal.settle_meta(self._fixed_settings(), {"max_attempts": str(self.max_attempts)})
+                journal.add_inputs(inputs, self._problem)
+                queue = self._recover()
+                self._drive(self._reattach(), queue)
+            except KeyboardInterrupt:
+                journal.note("interrupted")
+                raise
+            return report_of(journal)
+
+    def _drive(self, in_flight: dict[str, Operation], queue: list[Batch]) -> None:
+        deadline = time.monotonic() + self.poll_timeout
+        self._fill(in_flight, queue)
+        while in_flight and time.monotonic() < deadline:  # every round waits, so the deadline bounds this
+            self._poll_round(in_flight, queue, deadline)
+            self._fill(in_flight, queue)
+
+    def _recover(self) -> list[Batch]:
+        """Batches to submit again: interrupted mid-submit (ambiguous), or failed to submit last time."""
+        queue = self._journal.batches("queued", "submitting", "submit_failed")
+        for batch in queue:
+            if batch.state == "submitting":
+                self._journal.note("ambiguous", batch.id, "no operation recorded after 'submitting': resubmit")
+            elif batch.uncertain:
+                self._journal.note("ambiguous", batch.id, f"the failed submit may have reached the server: "
+                                                          f"{batch.reason}; resubmit")
+        return queue
+
+    def _reattach(self) -> dict[str, Operation]:
+        in_flight: dict[str, Operation] = {}
+        for batch in self._journal.batches("submitted"):
+            try:
+                in_flight[batch.id] = self.client.get_operation(batch.operation)
+            except NotFound as error:
+                self._journal.finish(batch.id, error=f"operation {batch.operation} lost: {_reason(error)}", outputs={})
+            except (ApiError, TransportError):
+                continue  # stays 'submitted': re-attached on the next run
+        return in_flight
+
+    def _fill(self, in_flight: dict[str, Operation], queue: list[Batch]) -> None:
+        """Submit up to ``max_in_flight``: retries first, then new batches; every pass uses up one batch."""
+        while len(in_flight) < self.max_in_flight and self._failures_in_a_row < MAX_SUBMIT_FAILURES_IN_A_ROW:
+            if queue:
+                batch = queue.pop(0)
+                if not self._journal.retry(batch.id, self.max_attempts):
+                    continue
+            else:
+                uris = self._journal.new_inputs(self.per_request)
+                if not uris:
+                    return
+                batch_id = self._batch_id(uris)
+                batch = self._journal.open_batch(batch_id, uris, f"{self.output_prefix}batch-{batch_id}/")
+            self._submit(batch, in_flight)
+
+    def _submit(self, batch: Batch, in_flight: dict[str, Operation]) -> None:
+        try:
+            request = self._request(batch.uris, batch.output_prefix)
+        except ValidationError as error:  # inputs were checked one by one: a batch-level rule broke
+            self._journal.finish(batch.id, error=f"INVALID_ARGUMENT: {error}", outputs={})
+            return
+        with sigint_deferred():  # no Ctrl-C between the RPC's return and recording its operation
+            try:
+                send = self.client.async_batch_annotate_files if self.kind == "files" else \
+                    self.client.async_batch_annotate_images
+                operation = send(request)
+            except (ApiError, TransportError) as error:
+                self._failures_in_a_row += 1
+                uncertain = isinstance(error, TransportError) or (error.request_sent and error.code in _MAYBE_SEEN)
+                self._journal.submit_failed(batch.id, _reason(error), uncertain=uncertain,
+                                            max_attempts=self.max_attempts)
+                return
+            self._notify("sent", batch.id)
+            self._journal.submitted(batch.id, operation.name)
+        self._failures_in_a_row = 0
+        in_flight[batch.id] = operation
+
+    def _poll_round(self, in_flight: dict[str, Operation], queue: list[Batch], deadline: float) -> None:
+        """Give each operation a share of ``poll_interval``; complete those that are done."""
+        share = max(0.02, self.poll_interval / len(in_flight))
+        for batch_id, operation in list(in_flight.items()):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            try:
+                operation.wait(timeout=min(share, remaining))
+            except OperationTimeout:
+                continue
+            except NotFound as error:
+                self._journal.finish(batch_id, error=f"operation {operation.name} lost: {_reason(error)}", outputs={})
+            except (ApiError, TransportError):
+                continue  # transient: asked again next round
+            else:
+                queue.extend(self._complete(batch_id, operation))
+            del in_flight[batch_id]
+
+    def _complete(self, batch_id: str, operation: Operation) -> list[Batch]:
+        """Record a finished operation; returns the batches to submit when a failed one was split."""
+        (batch,) = self._journal.batches(batch_id=batch_id)
+        try:
+            response = operation.result(timeout=0)
+        except OperationError as error:
+            if self.kind == "files" and len(batch.uris) > 1 and error.code in _INPUT_ERRORS:
+                return self._split(batch, error)
+            self._journal.finish(batch_id, error=_reason(error.error), outputs={})
+            return []
+        outputs = {uri: _output_uri(response, self.kind, k, batch.output_prefix) for k, uri in enumerate(batch.uris)}
+        self._journal.finish(batch_id, error=None, outputs=outputs)
+        return []
+
+    def _split(self, batch: Batch, error: OperationError) -> list[Batch]:
+        """Fail the input the error names (if one) and requeue the rest; else requeue both halves."""
+        named = [uri for uri in batch.uris if uri in error.error.message]
+        culprit = named[0] if len(named) == 1 else None
+        rest = [uri for uri in batch.uris if uri != culprit]
+        parts = [rest] if culprit is not None else [rest[: len(rest) // 2], rest[len(rest) // 2:]]
+        groups = []
+        for uris in (p for p in parts if p):
+            group_id = self._batch_id(uris)
+            groups.append((group_id, uris, f"{self.output_prefix}batch-{group_id}/"))
+        return self._journal.split(batch.id, _reason(error.error), culprit=culprit, groups=groups)
+
+    def _request(self, uris: Sequence[str], prefix: str) -> Any:
+        """One batch's request: files get ``{prefix}{k}/`` each, images share ``prefix``."""
+        common: dict[str, Any] = {"features": self.features, "batch_size": self.shard_size, "version": self.version}
+        if self.kind == "images":
+            return async_images_request(list(uris), output_uri=prefix, **common)
+        parts = [async_files_request(uri, output_uri=f"{prefix}{k}/", **common) for k, uri in enumerate(uris)]
+        for part in parts[1:]:
+            parts[0].requests.extend(part.requests)
+        return parts[0]
+
+    def _problem(self, uri: str) -> str | None:
+        """Why this input cannot be sent (it fails at once, in no batch), or None."""
+        try:
+            request = self._request((uri,), self.output_prefix)
+            validate(method_for_request(request), request)
+        except ValidationError as error:
+            return f"INVALID_ARGUMENT: {error}"
+        return None
+
+    def _fixed_settings(self) -> dict[str, str]:
+        return {"kind": self.kind, "output_prefix": self.output_prefix, "version": self.version,
+                "features": ",".join(self.features)}
+
+    def _batch_id(self, uris: Sequence[str]) -> str:
+        """16 hex digits of SHA-256 over the settings and the inputs: same batch, same output prefix."""
+        text = json.dumps([self._fixed_settings(), self.shard_size, list(uris)], sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def _notify(self, event: str, batch_id: str) -> None:
+        if self.on_event is not None:
+            self.on_event(event, batch_id)
+
+
+def _reason(error: ApiError | TransportError) -> str:
+    return f"{error.code_name}: {error.message}" if isinstance(error, ApiError) else f"TRANSPORT: {error}"
+
+
+def _output_uri(response: Any, kind: str, k: int, prefix: str) -> str:
+    """Where input ``k`` of a batch was written, as the operation's response says."""
+    if kind == "images":
+        return str(response.output_config.gcs_destination.uri or prefix)
+    if k < len(response.responses):
+        return str(response.responses[k].output_config.gcs_destination.uri)
+    return f"{prefix}{k}/"
+
+
+def report_of(journal: Journal) -> BulkReport:
+    """The ``BulkReport`` of an open journal."""
+    report = BulkReport(operations=[detail for event, _, detail in journal.events() if event == "submitted"])
+    for uri, state, reason, output, batch, batch_state, op, batch_reason in journal.input_rows():
+        if state in ("done", "failed"):
+            (report.done if state == "done" else report.failed).append(
+                InputResult(uri, state, reason, output, op, batch))
+        else:
+            why = _PENDING.get(batch_state, "not submitted yet; run again").format(op=op, reason=batch_reason)
+            report.pending.append(InputResult(uri, "pending", why, "", op, batch))
+    return report
+
+
+def load_report(journal_path: str | os.PathLike[str]) -> BulkReport:
+    """The report of a journal, without running anything; safe while a run is writing it."""
+    with closing(Journal(journal_path, reader=True)) as journal:
+        return report_of(journal)
+
