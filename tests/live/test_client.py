@@ -197,3 +197,25 @@ def test_the_caller_request_is_not_mutated(harness: Harness) -> None:
     op = harness.do(lambda c: c.async_batch_annotate_files(request), client)
     assert request.parent == ""
     harness.do(lambda c: op.result(timeout=10))
+
+
+@pytest.mark.parametrize("transport", ["grpc", "rest"])
+def test_resume_by_name_from_another_process(emulator: Any, transport: str) -> None:
+    import subprocess
+    import sys
+
+    from vision_grpc import Client
+
+    endpoint = emulator.grpc_target if transport == "grpc" else emulator.rest_url.removeprefix("http://")
+    with Client(endpoint=endpoint, transport=transport) as client:
+        op = client.async_batch_annotate_files(files_request("v1", f"gs://bucket/out/other-process-{transport}/"))
+    script = (
+        "import sys; from vision_grpc import Client\n"
+        "with Client(endpoint=sys.argv[1], transport=sys.argv[2]) as client:\n"
+        "    response = client.get_operation(sys.argv[3]).result(timeout=30)\n"
+        "    print(type(response).__name__, response.responses[0].output_config.gcs_destination.uri)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, endpoint, transport, op.name],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["AsyncBatchAnnotateFilesResponse", f"gs://bucket/out/other-process-{transport}/"]
