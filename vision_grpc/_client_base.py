@@ -14,8 +14,7 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
-import grpc
-from google.longrunning import operations_pb2
+from google.longrunning import operations_proto_pb2 as operations_pb2  # messages only: operations_pb2 imports grpc
 from google.protobuf.message import Message
 from google.rpc import code_pb2
 
@@ -29,9 +28,22 @@ from vision_grpc._validate import validate
 from vision_grpc._version import __version__
 from vision_grpc.errors import ApiError, from_status
 
-__all__ = ["ClientBase", "OperationBase", "API_CLIENT"]
+__all__ = ["ClientBase", "OperationBase", "api_client_header"]
 
-API_CLIENT = f"gl-python/{platform.python_version()} grpc/{grpc.__version__} vision-grpc/{__version__}"
+def api_client_header(transport: str) -> str:
+    """``x-goog-api-client``: language, transport library and our version (gRPC imported only for gRPC)."""
+    if transport == "grpc":
+        import grpc
+
+        library = f"grpc/{grpc.__version__}"
+    else:
+        import urllib3
+
+        library = "rest/urllib3-" + str(getattr(urllib3, "__version__", "unknown"))
+    return f"gl-python/{platform.python_version()} {library} vision-grpc/{__version__}"
+
+
+
 _API_KEY_HINT = (
     "the service does not accept API keys for files:asyncBatchAnnotate; "
     "use OAuth credentials (ADC, credentials_file= or credentials=)"
@@ -48,7 +60,7 @@ class ClientBase:
             options = replace(options, **settings)
         self.options = options
         self._auth = plan_auth(options)
-        self._static_metadata = (("x-goog-api-client", API_CLIENT), *self._auth.headers)
+        self._static_metadata = (("x-goog-api-client", api_client_header(options.transport)), *self._auth.headers)
         self._wait_support = WaitSupport()
 
     def __repr__(self) -> str:

@@ -7,7 +7,7 @@ alone (from another process) and still yield the right typed response.
 
 from __future__ import annotations
 
-from google.longrunning import operations_pb2
+from google.longrunning import operations_proto_pb2 as operations_pb2  # messages only: operations_pb2 imports grpc
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 

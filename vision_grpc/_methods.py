@@ -17,7 +17,7 @@ from types import ModuleType
 from typing import Any
 
 from google.api import annotations_pb2, http_pb2
-from google.longrunning import operations_pb2
+from google.longrunning import operations_proto_pb2 as operations_pb2  # messages only: operations_pb2 imports grpc
 from google.protobuf import descriptor, empty_pb2, message_factory
 from google.protobuf.message import Message
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from google.longrunning import operations_pb2
+from google.longrunning import operations_proto_pb2 as operations_pb2  # messages only: operations_pb2 imports grpc
 from google.protobuf import empty_pb2, timestamp_pb2
 from google.protobuf.message import Message
 from google.rpc import code_pb2

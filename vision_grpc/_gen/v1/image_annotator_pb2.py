@@ -30,7 +30,7 @@ from vision_grpc._gen.v1 import geometry_pb2 as google_dot_cloud_dot_vision_dot_
 from vision_grpc._gen.v1 import product_search_pb2 as google_dot_cloud_dot_vision_dot_v1_dot_product__search__pb2
 from vision_grpc._gen.v1 import text_annotation_pb2 as google_dot_cloud_dot_vision_dot_v1_dot_text__annotation__pb2
 from vision_grpc._gen.v1 import web_detection_pb2 as google_dot_cloud_dot_vision_dot_v1_dot_web__detection__pb2
-from google.longrunning import operations_pb2 as google_dot_longrunning_dot_operations__pb2
+from google.longrunning import operations_proto_pb2 as google_dot_longrunning_dot_operations__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 from google.type import color_pb2 as google_dot_type_dot_color__pb2

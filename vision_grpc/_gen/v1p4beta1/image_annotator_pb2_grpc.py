@@ -5,7 +5,7 @@ import grpc
 import warnings
 
 from vision_grpc._gen.v1p4beta1 import image_annotator_pb2 as google_dot_cloud_dot_vision_dot_v1p4beta1_dot_image__annotator__pb2
-from google.longrunning import operations_pb2 as google_dot_longrunning_dot_operations__pb2
+from google.longrunning import operations_proto_pb2 as google_dot_longrunning_dot_operations__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
