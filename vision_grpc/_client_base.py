@@ -7,6 +7,7 @@ the two clients only drive the flows (``time.sleep`` vs ``await asyncio.sleep``)
 
 from __future__ import annotations
 
+import functools
 import platform
 import time
 from collections.abc import Callable
@@ -76,7 +77,7 @@ class ClientBase:
             key, value = "parent", getattr(request, "parent", "")
         if not value:
             return self._static_metadata
-        return (*self._static_metadata, ("x-goog-request-params", f"{key}={quote(value, safe='/')}"))
+        return (*self._static_metadata, _routing_header(key, value))
 
     def prepare(self, request: Message) -> tuple[MethodInfo, Message]:
         """Route by request type, fill ``parent`` from project/location, validate."""
@@ -127,6 +128,12 @@ class ClientBase:
         return self.options.timeout if timeout is None else timeout
 
 
+@functools.lru_cache(maxsize=1024)
+def _routing_header(key: str, value: str) -> tuple[str, str]:
+    # Cached: the same operation name is polled many times.
+    return "x-goog-request-params", f"{key}={quote(value, safe='/')}"
+
+
 class OperationBase:
     """The non-I/O half of an operation handle: state, typed metadata, typed result."""
 
@@ -135,7 +142,7 @@ class OperationBase:
         self._client = client
         self._expected = expected
         self._seen_at = time.monotonic()
-        self._age_at_seen = _age_of(proto)
+        self._age_at_seen: float | None = None  # computed on the first wait(), not per call
 
     @property
     def name(self) -> str:
@@ -160,6 +167,9 @@ class OperationBase:
         return result_of(self._proto, self._expected)
 
     def _age(self) -> float:
+        """Seconds since the server created the operation (for the poll delay bound)."""
+        if self._age_at_seen is None:
+            self._age_at_seen = _age_of(self._proto) - (time.monotonic() - self._seen_at)
         return self._age_at_seen + (time.monotonic() - self._seen_at)
 
     def _update(self, proto: operations_pb2.Operation) -> None:

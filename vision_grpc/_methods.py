@@ -12,7 +12,7 @@ messages, in this one place, for the client and the emulator.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
@@ -71,11 +71,11 @@ class MethodInfo:
     http_rule: http_pb2.HttpRule | None
     lro_response_type: type[Message] | None = None
     lro_metadata_type: type[Message] | None = None
+    path: str = field(init=False)  # the gRPC method path, ``/package.Service/Method``
 
-    @property
-    def path(self) -> str:
-        """The gRPC method path, ``/package.Service/Method``."""
-        return f"/{self.service}/{self.name}"
+    def __post_init__(self) -> None:
+        # Read on every call by the transports: computed once.
+        object.__setattr__(self, "path", f"/{self.service}/{self.name}")
 
     @property
     def idempotent(self) -> bool:

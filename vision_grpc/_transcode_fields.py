@@ -141,9 +141,12 @@ def body_field(desc: Descriptor, binding: Binding) -> FieldDescriptor | None:
     return fd
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)  # built once: a per-call hot path
+
+
 def dumps(value: Any) -> bytes:
     """Compact UTF-8 JSON."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _ENCODER.encode(value).encode("utf-8")
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -7,12 +7,15 @@ protobuf's json_format (JSON names out, both names accepted in).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
+from google.protobuf import json_format
 from google.protobuf.message import Message
 from google.rpc import code_pb2
 
 from vision_grpc._auth import AuthPlan
+from vision_grpc._lro import operation_from_json
 from vision_grpc._methods import MethodInfo
 from vision_grpc._options import ClientOptions, is_loopback, split_endpoint
 from vision_grpc._transcode import decode_response, to_http
@@ -56,7 +59,16 @@ class RestCodec:
         return PreparedRequest(http.method, url, http.body, headers)
 
     def read(self, method: MethodInfo, status: int, body: bytes, content_type: str) -> Message:
-        if 200 <= status < 300:
-            assert method.http_rule is not None
-            return decode_response(method.http_rule, body, method.response_type)
-        raise from_http(status, body, content_type)
+        if not 200 <= status < 300:
+            raise from_http(status, body, content_type)
+        assert method.http_rule is not None
+        if method.returns_operation and not method.http_rule.response_body:
+            # Operations are polled over and over: decode them on the fast path.
+            try:
+                data = json.loads(body)
+                if isinstance(data, dict):
+                    operation: Message = operation_from_json(data)
+                    return operation
+            except (ValueError, TypeError, json_format.ParseError):
+                pass  # the generic decoder below reports what is wrong
+        return decode_response(method.http_rule, body, method.response_type)
