@@ -41,34 +41,47 @@ def _google_auth() -> Any:
 
 
 def plan_auth(options: ClientOptions) -> AuthPlan:
-    """Resolve credentials once, at client construction."""
-    headers: list[tuple[str, str]] = []
-    if options.quota_project:
-        headers.append(("x-goog-user-project", options.quota_project))
+    """Resolve credentials once, at client construction.
+
+    Secrets (an API key, OAuth tokens) never travel in plaintext to a host that is not loopback.
+    """
+    plan = _plan(options)
+    host, _ = split_endpoint(options.resolved_endpoint)
+    if plan.mode != "anonymous" and options.use_plaintext and not is_loopback(host):
+        raise ValidationError("plaintext", "credentials are never sent in plaintext to a non-loopback host")
+    return plan
+
+
+def _plan(options: ClientOptions) -> AuthPlan:
+    quota = (("x-goog-user-project", options.quota_project),) if options.quota_project else ()
     host, _ = split_endpoint(options.resolved_endpoint)
     explicit = options.api_key is not None or options.credentials is not None or options.credentials_file
     if options.anonymous or (not explicit and is_loopback(host)):
         # A loopback endpoint (the emulator) with no credentials given: do not go looking for ADC,
         # which would probe the metadata server and stall offline.
-        return AuthPlan(None, tuple(headers), "anonymous")
+        return AuthPlan(None, quota, "anonymous")
     if options.api_key is not None:
         if not options.api_key:
             raise ValidationError("api_key", "must not be empty")
-        headers.append(("x-goog-api-key", options.api_key))
-        return AuthPlan(None, tuple(headers), "api_key")
+        return AuthPlan(None, (*quota, ("x-goog-api-key", options.api_key)), "api_key")
     auth = _google_auth()
     if options.credentials is not None:
-        credentials = auth.credentials.with_scopes_if_required(options.credentials, SCOPES)
-        return AuthPlan(credentials, tuple(headers), "credentials")
-    if options.credentials_file:
-        return AuthPlan(_from_file(options.credentials_file), tuple(headers), "credentials_file")
-    try:
-        credentials, _ = auth.default(scopes=SCOPES)
-    except auth.exceptions.DefaultCredentialsError as exc:
-        raise ValidationError("credentials", f"could not load Google credentials ({type(exc).__name__}); set "
-                                     "GOOGLE_APPLICATION_CREDENTIALS, run `gcloud auth application-default "
-                                     "login`, or pass credentials_file=, api_key= or anonymous=True") from exc
-    return AuthPlan(credentials, tuple(headers), "adc")
+        credentials, mode = auth.credentials.with_scopes_if_required(options.credentials, SCOPES), "credentials"
+    elif options.credentials_file:
+        credentials, mode = _from_file(options.credentials_file), "credentials_file"
+    else:
+        try:
+            credentials, _ = auth.default(scopes=SCOPES)
+        except auth.exceptions.DefaultCredentialsError as exc:
+            raise ValidationError("credentials", f"could not load Google credentials ({type(exc).__name__}); "
+                                                 "set GOOGLE_APPLICATION_CREDENTIALS, run `gcloud auth "
+                                                 "application-default login`, or pass credentials_file=, "
+                                                 "api_key= or anonymous=True") from exc
+        mode = "adc"
+    if options.quota_project and hasattr(credentials, "with_quota_project"):
+        # google-auth then sends x-goog-user-project itself; adding ours too would send it twice.
+        return AuthPlan(credentials.with_quota_project(options.quota_project), (), mode)
+    return AuthPlan(credentials, quota, mode)
 
 
 def _from_file(path: str) -> Any:

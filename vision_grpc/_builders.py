@@ -98,15 +98,19 @@ def _image_requests(module: ModuleType, images: Iterable[str | bytes], features:
 
 
 def async_images_request(
-    images: Iterable[str | bytes],
+    images: Iterable[str],
     *,
     output_uri: str,
     features: Iterable[FeatureLike] = ("TEXT_DETECTION",),
     batch_size: int | None = None,
     version: str = "v1",
 ) -> Any:
-    """``AsyncBatchAnnotateImagesRequest`` for image URIs (gs:// or https://) or bytes."""
+    """``AsyncBatchAnnotateImagesRequest`` for image URIs (gs:// or https://); the service reads them."""
     module = _module(version)
+    images = list(images)
+    if any(isinstance(image, bytes) for image in images):
+        raise ValidationError("requests[].image.content", "images:asyncBatchAnnotate takes URIs, not bytes: "
+                                                          "upload them to Cloud Storage first")
     return module.AsyncBatchAnnotateImagesRequest(requests=_image_requests(module, images, features),
                                                   output_config=_output(module, output_uri, batch_size))
 

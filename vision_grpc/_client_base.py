@@ -27,20 +27,24 @@ from vision_grpc._options import ClientOptions
 from vision_grpc._polling import WaitSupport, wait_flow
 from vision_grpc._validate import validate
 from vision_grpc._version import __version__
-from vision_grpc.errors import ApiError, from_status
+from vision_grpc.errors import ApiError, ValidationError, from_status
 
 __all__ = ["ClientBase", "OperationBase", "api_client_header"]
 
-def api_client_header(transport: str) -> str:
+def api_client_header(transport: str, is_async: bool = False) -> str:
     """``x-goog-api-client``: language, transport library and our version (gRPC imported only for gRPC)."""
     if transport == "grpc":
         import grpc
 
         library = f"grpc/{grpc.__version__}"
     else:
-        import urllib3
+        from importlib import metadata
 
-        library = "rest/urllib3-" + str(getattr(urllib3, "__version__", "unknown"))
+        name = "aiohttp" if is_async else "urllib3"
+        try:
+            library = f"rest/{name}-{metadata.version(name)}"
+        except metadata.PackageNotFoundError:
+            library = f"rest/{name}"
     return f"gl-python/{platform.python_version()} {library} vision-grpc/{__version__}"
 
 
@@ -54,6 +58,8 @@ _API_KEY_HINT = (
 class ClientBase:
     """Options, credentials, metadata and flows; no transport."""
 
+    is_async = False
+
     def __init__(self, options: ClientOptions | None, settings: dict[str, Any]) -> None:
         if options is None:
             options = ClientOptions(**settings)
@@ -61,7 +67,8 @@ class ClientBase:
             options = replace(options, **settings)
         self.options = options
         self._auth = plan_auth(options)
-        self._static_metadata = (("x-goog-api-client", api_client_header(options.transport)), *self._auth.headers)
+        api_client = api_client_header(options.transport, self.is_async)
+        self._static_metadata = (("x-goog-api-client", api_client), *self._auth.headers)
         self._wait_support = WaitSupport()
 
     def __repr__(self) -> str:
@@ -125,7 +132,11 @@ class ClientBase:
                          on_update=update)
 
     def _timeout(self, timeout: float | None) -> float:
-        return self.options.timeout if timeout is None else timeout
+        if timeout is None:
+            return self.options.timeout
+        if not timeout > 0:
+            raise ValidationError("timeout", f"must be > 0 seconds, got {timeout!r}")
+        return timeout
 
 
 @functools.lru_cache(maxsize=1024)

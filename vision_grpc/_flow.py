@@ -83,7 +83,8 @@ def call_flow(
             response: Message = yield Call(method, request, max(per_call, 0.001))
             return response
         except ApiError as error:
-            if attempt >= retry.max_attempts or not may_retry(method, error):
+            out_of_attempts = retry.max_attempts is not None and attempt >= retry.max_attempts
+            if out_of_attempts or not may_retry(method, error):
                 raise
             delay = next(delays) * (0.5 + rng() / 2)  # jitter keeps clients from retrying in step
             server_says = error.retry_delay

@@ -39,15 +39,15 @@ class RetryPolicy:
     multiplier: float = 1.3
     maximum: float = 60.0
     deadline: float = 600.0
-    max_attempts: int = 10
+    max_attempts: int | None = None  # None: the deadline alone bounds the retries
 
     def __post_init__(self) -> None:
         for name in ("initial", "maximum", "deadline"):
             _positive(f"retry.{name}", getattr(self, name))
         if self.multiplier < 1:
             raise ValidationError("retry.multiplier", f"must be >= 1, got {self.multiplier!r}")
-        if self.max_attempts < 1:
-            raise ValidationError("retry.max_attempts", f"must be >= 1, got {self.max_attempts!r}")
+        if self.max_attempts is not None and self.max_attempts < 1:
+            raise ValidationError("retry.max_attempts", f"must be None or >= 1, got {self.max_attempts!r}")
 
 
 NO_RETRY = RetryPolicy(max_attempts=1)
@@ -114,7 +114,7 @@ class ClientOptions:
     credentials_file: str | None = None
     quota_project: str | None = None
     anonymous: bool = False
-    plaintext: bool | None = None  # None: plaintext only for a loopback endpoint
+    plaintext: bool | None = None  # None: plaintext only for a loopback endpoint (see use_plaintext)
     timeout: float = 60.0  # per RPC
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     poll: PollPolicy = field(default_factory=PollPolicy)
@@ -137,9 +137,16 @@ class ClientOptions:
         if self.compression not in (None, "gzip"):
             raise ValidationError("compression", f"must be None or 'gzip', got {self.compression!r}")
         _positive("timeout", self.timeout)
-        host, _ = split_endpoint(self.resolved_endpoint)
-        if self.plaintext is None:
-            object.__setattr__(self, "plaintext", is_loopback(host))
+
+    @property
+    def use_plaintext(self) -> bool:
+        """Plaintext when asked for, else only when the endpoint is loopback (the emulator).
+
+        Derived rather than stored, so that ``replace(options, endpoint=...)`` decides afresh.
+        """
+        if self.plaintext is not None:
+            return self.plaintext
+        return is_loopback(split_endpoint(self.resolved_endpoint)[0])
 
     @property
     def resolved_endpoint(self) -> str:
@@ -160,4 +167,4 @@ class ClientOptions:
         auth = ("api_key" if self.api_key is not None else "credentials" if self.credentials is not None
                 else "credentials_file" if self.credentials_file else "anonymous" if self.anonymous else "adc")
         return (f"ClientOptions(endpoint={self.resolved_endpoint!r}, transport={self.transport!r}, "
-                f"project={self.project!r}, location={self.location!r}, auth={auth}, plaintext={self.plaintext})")
+                f"project={self.project!r}, location={self.location!r}, auth={auth}, plaintext={self.use_plaintext})")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from google.longrunning import operations_proto_pb2 as operations_pb2  # messages only: operations_pb2 imports grpc
 from google.rpc import code_pb2
@@ -56,7 +56,8 @@ def wait_flow(
     """Return the operation once done; ``OperationTimeout`` after ``timeout`` seconds.
 
     ``age`` is how old the operation already was when the wait started (seconds);
-    ``on_update`` sees every state received (e.g. to show progress).
+    ``on_update`` sees every state received (e.g. to show progress). No RPC, retry or sleep
+    outlives the deadline: an RPC failure at the deadline is reported as the timeout.
     """
     start = clock()
     delays = backoff(policy.initial, policy.multiplier, policy.maximum)
@@ -65,28 +66,65 @@ def wait_flow(
         remaining = None if timeout is None else timeout - waited
         if remaining is not None and remaining <= 0:
             raise OperationTimeout(operation.name, waited)
-        if policy.use_wait_operation and support.available:
-            chunk = policy.wait_chunk if remaining is None else min(policy.wait_chunk, remaining)
-            try:
-                operation = yield from call_flow(_WAIT, _wait_request(operation.name, chunk),
-                                                 timeout=chunk * 1.1 + 0.05, retry=NO_RETRY)
-                if on_update is not None:
-                    on_update(operation)
-                continue
-            except ApiError as error:
-                if error.code == code_pb2.UNIMPLEMENTED:
-                    support.available = False  # e.g. the REST transport, or a server without it
-                elif error.code != code_pb2.DEADLINE_EXCEEDED:
-                    raise
-                else:
+        try:
+            if policy.use_wait_operation and support.available:
+                chunk = policy.wait_chunk if remaining is None else min(policy.wait_chunk, remaining)
+                asked = clock()
+                operation = yield from _wait_once(operation.name, chunk, remaining, clock)
+                if operation.done or clock() - asked >= chunk / 2:
+                    _report(on_update, operation)
                     continue
-        cap = max(policy.initial, policy.lag_ratio * (age + waited))
-        delay = min(next(delays), cap) * (1 - policy.jitter * rng())
-        if remaining is not None:
-            delay = min(delay, remaining)
-        yield Sleep(delay)
-        operation = yield from call_flow(_GET, operations_pb2.GetOperationRequest(name=operation.name),
-                                         timeout=rpc_timeout, retry=retry)
-        if on_update is not None:
-            on_update(operation)
+                _report(on_update, operation)  # answered early and not done: back off below
+            else:
+                yield Sleep(_poll_delay(policy, next(delays), age + waited, remaining, rng))
+                operation = yield from _get_once(operation.name, rpc_timeout, retry, timeout, start, clock, rng)
+                _report(on_update, operation)
+                continue
+        except ApiError as error:
+            waited = clock() - start
+            if timeout is not None and waited >= timeout:
+                raise OperationTimeout(operation.name, waited) from error
+            if error.code == code_pb2.UNIMPLEMENTED and support.available:
+                support.available = False  # e.g. the REST transport, or a server without WaitOperation
+                continue
+            if error.code not in (code_pb2.UNAVAILABLE, code_pb2.DEADLINE_EXCEEDED):
+                raise
+        # WaitOperation answered early, or a transient failure: back off before asking again.
+        waited = clock() - start
+        remaining = None if timeout is None else timeout - waited
+        yield Sleep(_poll_delay(policy, next(delays), age + waited, remaining, rng))
     return operation
+
+
+def _wait_once(name: str, chunk: float, remaining: float | None,
+               clock: Callable[[], float]) -> Flow[operations_pb2.Operation]:
+    deadline = chunk * 1.1 + 0.05  # the server answers at ``chunk``; a little slack for the network
+    if remaining is not None:
+        deadline = min(deadline, remaining)
+    operation: operations_pb2.Operation = yield from call_flow(
+        _WAIT, _wait_request(name, chunk), timeout=deadline, retry=NO_RETRY, clock=clock)
+    return operation
+
+
+def _get_once(name: str, rpc_timeout: float, retry: RetryPolicy, timeout: float | None, start: float,
+              clock: Callable[[], float], rng: Callable[[], float]) -> Flow[operations_pb2.Operation]:
+    if timeout is not None:  # neither the attempt nor its retries may outlive the wait
+        remaining = max(timeout - (clock() - start), 0.001)
+        rpc_timeout = min(rpc_timeout, remaining)
+        retry = replace(retry, deadline=min(retry.deadline, remaining))
+    request = operations_pb2.GetOperationRequest(name=name)
+    operation: operations_pb2.Operation = yield from call_flow(
+        _GET, request, timeout=rpc_timeout, retry=retry, clock=clock, rng=rng)
+    return operation
+
+
+def _poll_delay(policy: PollPolicy, step: float, age: float, remaining: float | None,
+                rng: Callable[[], float]) -> float:
+    """The next backoff step, capped by the lag bound (``lag_ratio`` of the age) and the deadline."""
+    delay = min(step, max(policy.initial, policy.lag_ratio * age)) * (1 - policy.jitter * rng())
+    return delay if remaining is None else max(0.0, min(delay, remaining))
+
+
+def _report(on_update: Callable[[operations_pb2.Operation], None] | None, operation: operations_pb2.Operation) -> None:
+    if on_update is not None:
+        on_update(operation)

@@ -50,8 +50,9 @@ def validate(method: MethodInfo, request: Message) -> None:
     if hasattr(request, "labels"):
         _check_labels(request.labels)
     if method.name in ("BatchAnnotateImages", "AsyncBatchAnnotateImages"):
+        is_async = method.name == "AsyncBatchAnnotateImages"
         for i, item in enumerate(requests):
-            _check_image_request(item, f"requests[{i}]")
+            _check_image_request(item, f"requests[{i}]", is_async=is_async)
     else:
         is_async = method.name == "AsyncBatchAnnotateFiles"
         for i, item in enumerate(requests):
@@ -100,9 +101,12 @@ def _check_features(item: Any, path: str) -> None:
             raise ValidationError(f"{path}.features[{j}].max_results", "must not be negative")
 
 
-def _check_image_request(item: Any, path: str) -> None:
+def _check_image_request(item: Any, path: str, *, is_async: bool) -> None:
     image = item.image
     source = image.source
+    if is_async and image.content:
+        raise ValidationError(f"{path}.image.content", "inline content is not accepted by images:asyncBatchAnnotate; "
+                                                       "give image.source.image_uri (gs://)")
     if not image.content and not (source.image_uri or source.gcs_image_uri):
         raise ValidationError(f"{path}.image", "needs content or source.image_uri")
     uri = source.gcs_image_uri

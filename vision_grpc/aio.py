@@ -29,6 +29,8 @@ T = TypeVar("T")
 class AsyncClient(ClientBase):
     """The asyncio twin of ``Client``: the same settings and method names, awaited."""
 
+    is_async = True
+
     def __init__(self, options: ClientOptions | None = None, **settings: Any) -> None:
         super().__init__(options, settings)
         self._transport = self._make_transport()

@@ -137,7 +137,7 @@ def code_for_http_status(http_status: int) -> int:
         return _CODE_FOR_HTTP[http_status]
     if 400 <= http_status < 500:
         return int(code_pb2.FAILED_PRECONDITION)
-    return int(code_pb2.UNKNOWN if http_status >= 500 else code_pb2.OK)
+    return int(code_pb2.OK if 200 <= http_status < 300 else code_pb2.UNKNOWN)  # 1xx and 3xx: unexpected
 
 
 class VisionError(Exception):
@@ -317,9 +317,10 @@ def _json_error(body: bytes) -> status_pb2.Status | None:
     try:
         payload = json.loads(body)
         error = payload["error"]
-        code = code_pb2.Code.Value(error["status"]) if error.get("status") else None
+        name = error.get("status")
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
+    code = code_pb2.Code.Value(name) if name in code_pb2.Code.keys() else None
     if code is None:
         code = code_for_http_status(int(error.get("code", 500)))
     status = status_pb2.Status(code=code, message=str(error.get("message", "")))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -62,10 +63,14 @@ def test_rich_details_decode_over_json_like_over_grpc() -> None:
     pytest.param(400, b'{"error": {"code": 400, "message": "bad field", "status": "INVALID_ARGUMENT"}}',
                  errors.InvalidArgument, "bad field", id="json"),
     pytest.param(500, b'{"error": "not the google shape"}', errors.ApiError, "HTTP 500", id="json-other-shape"),
+    pytest.param(302, b"", errors.ApiError, "HTTP 302", id="redirect-is-unknown-not-ok"),
+    pytest.param(503, b'{"error": {"code": 503, "message": "busy", "status": "NEW_STATUS_NAME"}}',
+                 errors.Unavailable, "busy", id="unknown-status-name-keeps-message"),
 ])
 def test_http_errors_without_or_with_json(status: int, body: bytes, cls: type, text: str) -> None:
     error = errors.from_http(status, body, "text/html" if body.startswith(b"<") else "application/json")
     assert isinstance(error, cls)
+    assert error.code != 0  # never OK
     assert error.http_status == status
     assert text in str(error)
 
@@ -116,8 +121,24 @@ def test_bad_policies_name_the_field(factory: Any, field: str) -> None:
 def test_endpoint_resolution(settings: dict[str, Any], endpoint: str, plaintext: bool, parent: str) -> None:
     options = ClientOptions(**settings)
     assert options.resolved_endpoint == endpoint
-    assert options.plaintext is plaintext
+    assert options.use_plaintext is plaintext
     assert options.parent == parent
+
+
+def test_plaintext_is_decided_afresh_for_a_replaced_endpoint() -> None:
+    loopback = ClientOptions(endpoint="localhost:1")
+    assert loopback.use_plaintext
+    assert not replace(loopback, endpoint="example.com:443").use_plaintext
+    assert replace(ClientOptions(), endpoint="127.0.0.1:9").use_plaintext
+
+
+def test_no_secret_goes_in_plaintext_to_a_remote_host() -> None:
+    from vision_grpc._auth import plan_auth
+
+    with pytest.raises(errors.ValidationError) as caught:
+        plan_auth(ClientOptions(endpoint="example.com:80", plaintext=True, api_key="AIzaSECRET"))
+    assert caught.value.field == "plaintext" and "SECRET" not in str(caught.value)
+    assert plan_auth(ClientOptions(endpoint="example.com:80", plaintext=True, anonymous=True)).mode == "anonymous"
 
 
 def test_secrets_stay_out_of_repr() -> None:

@@ -104,11 +104,44 @@ def _wait(script: Script, op: Any, *, timeout: float | None = 100.0, support: Wa
     return script.run(flow)
 
 
+def _holds(script: Script, answer: Any) -> Any:
+    """A WaitOperation answer that arrives when the requested wait has passed, as a server does."""
+    def respond(call: Any) -> Any:
+        script.clock.now += call.request.timeout.ToNanoseconds() / 1e9
+        return answer
+    return respond
+
+
 def test_wait_uses_wait_operation_when_served() -> None:
-    script = Script([make_operation(), DONE])
+    script = Script([])
+    script.answers = [_holds(script, make_operation()), DONE]
     assert _wait(script, make_operation()) is DONE
     assert names(script.calls) == ["WaitOperation", "WaitOperation"]
     assert script.sleeps == []
+
+
+def test_wait_operation_answering_early_backs_off_instead_of_spinning() -> None:
+    script = Script([make_operation()] * 30 + [DONE])
+    _wait(script, make_operation(), timeout=None)
+    assert len(script.sleeps) == 30 and script.sleeps[-1] > script.sleeps[0]
+
+
+def test_transient_wait_operation_failure_does_not_end_the_wait() -> None:
+    script = Script([unavailable(), DONE])
+    assert _wait(script, make_operation()) is DONE
+    assert names(script.calls) == ["WaitOperation", "WaitOperation"]
+
+
+def test_rpcs_never_outlive_the_wait_deadline() -> None:
+    def hang(call: Any) -> Any:
+        script.clock.now += call.timeout
+        return api_error(code_pb2.DEADLINE_EXCEEDED, "no answer")
+
+    script = Script([hang] * 100)
+    with pytest.raises(OperationTimeout):
+        _wait(script, make_operation("operations/h"), timeout=1.0, support=WaitSupport(False))
+    assert script.clock.now <= 1.0 + 0.05
+    assert all(c.timeout is not None and c.timeout <= 1.0 for c in script.calls)
 
 
 def test_wait_falls_back_to_polling_on_unimplemented_and_remembers() -> None:

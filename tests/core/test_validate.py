@@ -100,6 +100,9 @@ INVALID = [
                  "requests[0].image", "content or source", id="image-without-content-or-source"),
     pytest.param(v1.AsyncBatchAnnotateImagesRequest(requests=[image()]), "output_config", "required",
                  id="async-images-no-output"),
+    pytest.param(v1.AsyncBatchAnnotateImagesRequest(requests=[v1.AnnotateImageRequest(
+        image=v1.Image(content=b"\x89PNG"), features=[DOC])], output_config=OUT), "requests[0].image.content",
+        "not accepted by images:asyncBatchAnnotate", id="async-images-inline-content"),
     pytest.param(files(async_file(), labels={"Team": "x"}), "labels['Team']", "start with a lowercase",
                  id="label-key-upper"),
     pytest.param(files(async_file(), labels={"team": "a" * 64}), "labels['team']", "longer than 63",

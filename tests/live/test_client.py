@@ -219,3 +219,17 @@ def test_resume_by_name_from_another_process(emulator: Any, transport: str) -> N
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["AsyncBatchAnnotateFilesResponse", f"gs://bucket/out/other-process-{transport}/"]
+
+
+def test_regional_operation_cancel_over_rest_says_grpc_is_needed(harness: Harness) -> None:
+    client = harness.new_client(project="proj-1", location="eu")
+    op = harness.do(lambda c: c.async_batch_annotate_files(files_request("v1", "gs://bucket/out/regional/")), client)
+    if harness.transport == "rest":  # Vision binds REST cancel only for operations/... names
+        with pytest.raises(errors.Unimplemented) as caught:
+            harness.do(lambda c: c.cancel_operation(op.name), client)
+        assert "transport='grpc'" in str(caught.value)
+        assert harness.do(lambda c: op.result(timeout=10), client)  # get and wait still work over REST
+    else:
+        harness.do(lambda c: c.cancel_operation(op.name), client)
+        with pytest.raises(errors.OperationError):
+            harness.do(lambda c: op.result(timeout=10), client)

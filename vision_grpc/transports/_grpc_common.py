@@ -13,8 +13,8 @@ from vision_grpc._auth import AuthPlan, token_request
 from vision_grpc._gen.v1 import image_annotator_pb2_grpc as v1_grpc
 from vision_grpc._gen.v1p4beta1 import image_annotator_pb2_grpc as v1p4beta1_grpc
 from vision_grpc._methods import OPERATIONS_SERVICE
-from vision_grpc._options import ClientOptions, is_loopback, split_endpoint
-from vision_grpc.errors import ApiError, ValidationError, from_status
+from vision_grpc._options import ClientOptions
+from vision_grpc.errors import ApiError, from_status
 
 __all__ = ["channel_options", "channel_credentials", "stub_callables", "error_from_rpc", "compression"]
 
@@ -39,16 +39,16 @@ def compression(options: ClientOptions) -> grpc.Compression | None:
 
 
 def channel_credentials(options: ClientOptions, auth: AuthPlan) -> grpc.ChannelCredentials | None:
-    """None means an insecure (plaintext) channel without call credentials."""
-    host, _ = split_endpoint(options.resolved_endpoint)
+    """None means an insecure (plaintext) channel without call credentials.
+
+    ``plan_auth`` has already refused plaintext credentials to a non-loopback host.
+    """
     if auth.credentials is None:
-        return None if options.plaintext else grpc.ssl_channel_credentials()
+        return None if options.use_plaintext else grpc.ssl_channel_credentials()
     from google.auth.transport.grpc import AuthMetadataPlugin
 
     call_credentials = grpc.metadata_call_credentials(AuthMetadataPlugin(auth.credentials, token_request()))  # type: ignore[no-untyped-call]
-    if options.plaintext:
-        if not is_loopback(host):
-            raise ValidationError("plaintext", "credentials are never sent in plaintext to a non-loopback host")
+    if options.use_plaintext:
         # gRPC only attaches call credentials to secure channels; a local one counts as secure.
         local = grpc.local_channel_credentials(grpc.LocalConnectionType.LOCAL_TCP)
         return grpc.composite_channel_credentials(local, call_credentials)

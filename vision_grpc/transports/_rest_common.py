@@ -16,8 +16,8 @@ from google.rpc import code_pb2
 
 from vision_grpc._auth import AuthPlan
 from vision_grpc._lro import operation_from_json
-from vision_grpc._methods import MethodInfo
-from vision_grpc._options import ClientOptions, is_loopback, split_endpoint
+from vision_grpc._methods import OPERATIONS_SERVICE, MethodInfo
+from vision_grpc._options import ClientOptions, split_endpoint
 from vision_grpc._transcode import decode_response, to_http
 from vision_grpc.errors import ValidationError, api_error, from_http
 from vision_grpc.transports.base import Metadata
@@ -38,19 +38,24 @@ class RestCodec:
 
     def __init__(self, options: ClientOptions, auth: AuthPlan) -> None:
         host, port = split_endpoint(options.resolved_endpoint)
-        self.scheme = "http" if options.plaintext else "https"
+        self.scheme = "http" if options.use_plaintext else "https"
         self.host, self.port = host, port
         self.origin = f"{self.scheme}://{host if ':' not in host else f'[{host}]'}:{port}"
-        if auth.credentials is not None and options.plaintext:
-            if not is_loopback(host):
-                raise ValidationError("plaintext", "credentials are never sent in plaintext to a non-loopback host")
         self.credentials = auth.credentials
 
     def prepare(self, method: MethodInfo, request: Message, metadata: Metadata) -> PreparedRequest:
         rule = method.http_rule
         if rule is None:
             raise api_error(code_pb2.UNIMPLEMENTED, f"{method.name} has no REST binding; use the gRPC transport")
-        http = to_http(rule, request)
+        try:
+            http = to_http(rule, request)
+        except ValidationError as error:
+            if method.service != OPERATIONS_SERVICE:
+                raise
+            # e.g. CancelOperation of projects/.../operations/...: Vision's REST surface binds
+            # cancel and delete only for operations/... names.
+            raise api_error(code_pb2.UNIMPLEMENTED, f"{method.name} has no REST binding for this name "
+                                                    f"({error.rule}); use transport='grpc'") from error
         url = http.target
         headers = dict(metadata)
         headers["accept"] = "application/json"

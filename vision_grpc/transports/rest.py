@@ -56,6 +56,8 @@ class RestTransport:
             raise error from exc
         except (self._errors.TimeoutError, self._errors.ReadTimeoutError) as exc:
             raise api_error(code_pb2.DEADLINE_EXCEEDED, f"no answer within {timeout}s") from exc
+        except self._errors.ProtocolError as exc:  # the connection dropped mid-call: transient, as over gRPC
+            raise api_error(code_pb2.UNAVAILABLE, f"connection to {self._codec.origin} lost: {exc}") from exc
         except self._errors.HTTPError as exc:
             raise TransportError(f"{type(exc).__name__} talking to {self._codec.origin}: {exc}") from exc
         return self._codec.read(method, response.status, response.data, response.headers.get("content-type", ""))

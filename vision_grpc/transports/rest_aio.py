@@ -35,6 +35,9 @@ class AsyncRestTransport:
 
     def __init__(self, options: ClientOptions, auth: AuthPlan, *, pool_size: int = 100) -> None:
         self._aiohttp = _aiohttp()
+        import yarl  # an aiohttp dependency
+
+        self._yarl = yarl
         self._codec = RestCodec(options, auth)
         self._session: Any = None
         self._pool_size = pool_size
@@ -43,8 +46,8 @@ class AsyncRestTransport:
     def _get_session(self) -> Any:
         if self._session is None:  # created lazily: aiohttp wants a running loop
             connector = self._aiohttp.TCPConnector(limit=self._pool_size)
-            self._session = self._aiohttp.ClientSession(self._codec.origin, connector=connector,
-                                                        auto_decompress=True, skip_auto_headers=("User-Agent",))
+            self._session = self._aiohttp.ClientSession(connector=connector, auto_decompress=True,
+                                                        skip_auto_headers=("User-Agent",))
         return self._session
 
     async def call(
@@ -58,8 +61,11 @@ class AsyncRestTransport:
             credentials.apply(prepared.headers)
         aiohttp = self._aiohttp
         try:
+            # encoded=True: send the path exactly as the transcoder percent-encoded it (yarl would
+            # otherwise re-encode it, and the two REST clients would put different bytes on the wire).
+            url = self._yarl.URL(self._codec.origin + prepared.url, encoded=True)
             async with self._get_session().request(
-                prepared.method, prepared.url, data=prepared.body, headers=prepared.headers,
+                prepared.method, url, data=prepared.body, headers=prepared.headers,
                 timeout=aiohttp.ClientTimeout(total=timeout), allow_redirects=False,
             ) as response:
                 body = await response.read()
@@ -68,6 +74,8 @@ class AsyncRestTransport:
             error = api_error(code_pb2.UNAVAILABLE, f"cannot connect to {self._codec.origin}: {exc}")
             error.request_sent = False
             raise error from exc
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:  # dropped mid-call: transient
+            raise api_error(code_pb2.UNAVAILABLE, f"connection to {self._codec.origin} lost: {exc}") from exc
         except asyncio.TimeoutError as exc:
             raise api_error(code_pb2.DEADLINE_EXCEEDED, f"no answer within {timeout}s") from exc
         except aiohttp.ClientError as exc:
