@@ -15,7 +15,7 @@ from typing import Any
 from vision_grpc._options import SCOPES, ClientOptions, is_loopback, split_endpoint
 from vision_grpc.errors import ValidationError
 
-__all__ = ["AuthPlan", "plan_auth", "token_request"]
+__all__ = ["AuthPlan", "credentials_from_file", "plan_auth", "token_request"]
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def _plan(options: ClientOptions) -> AuthPlan:
     if options.credentials is not None:
         credentials, mode = auth.credentials.with_scopes_if_required(options.credentials, SCOPES), "credentials"
     elif options.credentials_file:
-        credentials, mode = _from_file(options.credentials_file), "credentials_file"
+        credentials, mode = credentials_from_file(options.credentials_file), "credentials_file"
     else:
         try:
             credentials, _ = auth.default(scopes=SCOPES)
@@ -84,7 +84,7 @@ def _plan(options: ClientOptions) -> AuthPlan:
     return AuthPlan(credentials, quota, mode)
 
 
-def _from_file(path: str) -> Any:
+def credentials_from_file(path: str) -> Any:
     """Service-account or authorized-user JSON, by its own type-specific loader.
 
     google-auth's generic ``load_credentials_from_file`` is deprecated for files from untrusted

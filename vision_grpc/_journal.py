@@ -14,6 +14,8 @@ Batch states (``batches.state``); an input is ``new``, then ``batched``, then fo
                 (attempt n+1) │   │ ApiError / TransportError
                           submit_failed ────── attempts == max_attempts ─────────────────► failed
 
+An operation that fails with a transient code (UNAVAILABLE, INTERNAL, ...) takes its batch from
+``submitted`` to ``submit_failed`` (same attempt count, same output prefix) to be submitted again.
 An operation that fails as a whole (say one missing file) does not fail its good inputs: the
 batch becomes ``split``, the input its error names fails alone, and the others go into new
 ``queued`` batches (halves, when no input is named) that are submitted like any other, so a bad
@@ -208,20 +210,21 @@ class Journal:
                        "WHERE id = ?", (operation, batch_id))
             self._event("submitted", batch_id, operation)
 
-    def submit_failed(self, batch_id: str, reason: str, *, uncertain: bool, max_attempts: int) -> None:
-        """The submit RPC failed: retried on the next run, or failed for good once attempts are spent."""
+    def submit_failed(self, batch_id: str, reason: str, *, uncertain: bool, max_attempts: int) -> bool:
+        """The submit RPC failed, or its operation failed transiently: to be submitted again (next run,
+        or this one), or failed for good once attempts are spent (then True)."""
         with self._tx() as db:
             db.execute("UPDATE batches SET state = 'submit_failed', reason = ?, uncertain = ? WHERE id = ?",
                        (reason, int(uncertain), batch_id))
             self._event("submit_failed", batch_id, reason)
-            self._spent(batch_id, max_attempts)
+            return self._spent(batch_id, max_attempts)
 
     def _spent(self, batch_id: str, max_attempts: int) -> bool:
         attempts, reason = self._db.execute("SELECT attempts, reason FROM batches WHERE id = ?",
                                             (batch_id,)).fetchone()
         if attempts < max_attempts:
             return False
-        self._fail(batch_id, f"gave up after {attempts} submit attempt(s); last: {reason or 'interrupted'}")
+        self._fail(batch_id, f"gave up after {attempts} attempt(s); last: {reason or 'interrupted'}")
         self._event("gave_up", batch_id, reason)
         return True
 

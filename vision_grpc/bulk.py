@@ -5,7 +5,10 @@ per file, ``files_per_request`` files each) or ``images:asyncBatchAnnotate`` req
 images each), with at most ``max_in_flight`` operations running. An operation succeeds or fails as a
 whole; when one fails with NOT_FOUND or INVALID_ARGUMENT (a missing or unreadable file), the
 input its error names fails alone and the others are resubmitted in new batches (halves when no
-input is named), so one bad file never fails the good ones.
+input is named), so one bad file never fails the good ones. One that fails with a transient code
+(UNAVAILABLE, INTERNAL, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED) is submitted again, to the
+same prefix, like a failed submit (``max_attempts`` in all; within the run while attempts remain).
+"Done" means the operation succeeded: per-page (per-image) errors are in the output shards.
 A local SQLite journal (``vision_grpc._journal``, whose docstring draws the state machine) records
 each batch *before* its submit RPC, its operation name right after, and each finished batch; running
 again with the same journal (after a crash, a kill or Ctrl-C) resumes where it stopped:
@@ -22,9 +25,10 @@ again with the same journal (after a crash, a kill or Ctrl-C) resumes where it s
 * a Ctrl-C during a submit RPC is held until the operation name is written (a second one
   interrupts at once); the journal is consistent at every instruction anyway.
 
-Waiting is a bounded round-robin: each in-flight operation gets ``Operation.wait`` for a share of
-``poll_interval``, so a slow operation never hides finished ones; ``poll_timeout`` bounds a run's
-waiting, after which the report lists what is still pending (run again later).
+Waiting follows a per-operation schedule (``_bulk_poll.PollSchedule``): each in-flight operation is
+refreshed 0.5 s after its submit, then at delays growing x1.5 up to ``poll_interval``; a round
+refreshes only the operations that are due, then sleeps until the next one is. ``poll_timeout``
+bounds a run's waiting, after which the report lists what is still pending (run again later).
 """
 
 from __future__ import annotations
@@ -35,16 +39,17 @@ import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from google.rpc import code_pb2
 
 from vision_grpc._builders import async_files_request, async_images_request
+from vision_grpc._bulk_poll import PollSchedule
+from vision_grpc._bulk_report import BulkReport, InputResult, load_report, report_of
 from vision_grpc._journal import Batch, Journal, JournalError, sigint_deferred
 from vision_grpc._methods import method_for_request
 from vision_grpc._validate import MAX_REQUESTS, validate
-from vision_grpc.errors import ApiError, NotFound, OperationError, OperationTimeout, TransportError, ValidationError
+from vision_grpc.errors import ApiError, NotFound, OperationError, TransportError, ValidationError
 
 if TYPE_CHECKING:
     from vision_grpc.client import Client, Operation
@@ -56,44 +61,11 @@ MAX_SUBMIT_FAILURES_IN_A_ROW = 3  # then a run submits nothing more: the service
 # Submit errors after which the server may nevertheless have created the operation.
 _MAYBE_SEEN = {code_pb2.DEADLINE_EXCEEDED, code_pb2.UNAVAILABLE, code_pb2.UNKNOWN, code_pb2.CANCELLED,
                code_pb2.INTERNAL}
-# Operation errors that may come from one input of a files batch: worth isolating it.
+# Operation errors that may come from one input of a batch: worth isolating it.
 _INPUT_ERRORS = {code_pb2.NOT_FOUND, code_pb2.INVALID_ARGUMENT}
-_PENDING = {"submitted": "operation {op} still running; run again to wait for it",
-            "queued": "resubmission after its batch failed as a whole; run again to submit",
-            "submit_failed": "submit failed ({reason}); run again to retry",
-            "submitting": "interrupted while submitting; run again to resubmit"}
-
-
-@dataclass(frozen=True)
-class InputResult:
-    """One input's outcome: ``state`` is ``"done"``, ``"failed"`` (final) or ``"pending"`` (run again)."""
-
-    uri: str
-    state: str
-    reason: str = ""  # failed: "NOT_FOUND: No such object: gs://..."; pending: why it is not finished
-    output_uri: str = ""  # done: the prefix of its JSON shards
-    operation: str = ""
-    batch: str = ""
-
-
-@dataclass(frozen=True)
-class BulkReport:
-    """A journal's contents: every input once (in input order) and every operation ever submitted."""
-
-    done: list[InputResult] = field(default_factory=list)
-    failed: list[InputResult] = field(default_factory=list)
-    pending: list[InputResult] = field(default_factory=list)
-    operations: list[str] = field(default_factory=list)
-
-    @property
-    def counts(self) -> dict[str, int]:
-        done, failed, pending = len(self.done), len(self.failed), len(self.pending)
-        return {"done": done, "failed": failed, "pending": pending, "total": done + failed + pending}
-
-    @property
-    def complete(self) -> bool:
-        """True when nothing is left to do: every input is done or failed for good."""
-        return not self.pending
+# Operation errors of the service, not of the inputs: the batch is submitted again (same prefix).
+_TRANSIENT = {code_pb2.UNAVAILABLE, code_pb2.INTERNAL, code_pb2.DEADLINE_EXCEEDED, code_pb2.RESOURCE_EXHAUSTED,
+              code_pb2.ABORTED}
 
 
 class BulkRunner:
@@ -144,10 +116,14 @@ class BulkRunner:
 
     def _drive(self, in_flight: dict[str, Operation], queue: list[Batch]) -> None:
         deadline = time.monotonic() + self.poll_timeout
+        self._schedule = PollSchedule(self.poll_interval)
+        for batch_id in in_flight:
+            self._schedule.add(batch_id, now=True)  # re-attached: their state is already known
         self._fill(in_flight, queue)
-        while in_flight and time.monotonic() < deadline:  # every round waits, so the deadline bounds this
-            self._poll_round(in_flight, queue, deadline)
+        while in_flight and time.monotonic() < deadline:  # every pass sleeps until one is due: bounded
+            self._poll_round(in_flight, queue)
             self._fill(in_flight, queue)
+            self._schedule.wait(deadline)
 
     def _recover(self) -> list[Batch]:
         """Batches to submit again: interrupted mid-submit (ambiguous), or failed to submit last time."""
@@ -200,40 +176,51 @@ class BulkRunner:
             except (ApiError, TransportError) as error:
                 self._failures_in_a_row += 1
                 uncertain = isinstance(error, TransportError) or (error.request_sent and error.code in _MAYBE_SEEN)
-                self._journal.submit_failed(batch.id, _reason(error), uncertain=uncertain,
+                self._journal.submit_failed(batch.id, f"submit failed ({_reason(error)})", uncertain=uncertain,
                                             max_attempts=self.max_attempts)
                 return
             self._notify("sent", batch.id)
             self._journal.submitted(batch.id, operation.name)
         self._failures_in_a_row = 0
         in_flight[batch.id] = operation
+        self._schedule.add(batch.id)
 
-    def _poll_round(self, in_flight: dict[str, Operation], queue: list[Batch], deadline: float) -> None:
-        """Give each operation a share of ``poll_interval``; complete those that are done."""
-        share = max(0.02, self.poll_interval / len(in_flight))
-        for batch_id, operation in list(in_flight.items()):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            try:
-                operation.wait(timeout=min(share, remaining))
-            except OperationTimeout:
-                continue
-            except NotFound as error:
-                self._journal.finish(batch_id, error=f"operation {operation.name} lost: {_reason(error)}", outputs={})
-            except (ApiError, TransportError):
-                continue  # transient: asked again next round
-            else:
+    def _poll_round(self, in_flight: dict[str, Operation], queue: list[Batch]) -> None:
+        """Refresh the operations that are due (one GetOperation each); complete those that are done."""
+        for batch_id in self._schedule.due():
+            operation = in_flight[batch_id]
+            if not operation.done:
+                try:
+                    operation.refresh()
+                except NotFound as error:
+                    lost = f"operation {operation.name} lost: {_reason(error)}"
+                    self._journal.finish(batch_id, error=lost, outputs={})
+                    self._forget(batch_id, in_flight)
+                    continue
+                except (ApiError, TransportError):
+                    self._schedule.polled(batch_id)  # transient: asked again when due
+                    continue
+            if operation.done:
                 queue.extend(self._complete(batch_id, operation))
-            del in_flight[batch_id]
+                self._forget(batch_id, in_flight)
+            else:
+                self._schedule.polled(batch_id)
+
+    def _forget(self, batch_id: str, in_flight: dict[str, Operation]) -> None:
+        del in_flight[batch_id]
+        self._schedule.remove(batch_id)
 
     def _complete(self, batch_id: str, operation: Operation) -> list[Batch]:
-        """Record a finished operation; returns the batches to submit when a failed one was split."""
+        """Record a finished operation; returns the batches to submit again (split, or a transient failure)."""
         (batch,) = self._journal.batches(batch_id=batch_id)
         try:
             response = operation.result(timeout=0)
         except OperationError as error:
-            if self.kind == "files" and len(batch.uris) > 1 and error.code in _INPUT_ERRORS:
+            if error.code in _TRANSIENT:  # the service's failure, not the inputs': the same batch again
+                reason = f"operation {operation.name} failed ({_reason(error.error)})"
+                spent = self._journal.submit_failed(batch_id, reason, uncertain=False, max_attempts=self.max_attempts)
+                return [] if spent else [batch]
+            if len(batch.uris) > 1 and error.code in _INPUT_ERRORS:
                 return self._split(batch, error)
             self._journal.finish(batch_id, error=_reason(error.error), outputs={})
             return []
@@ -297,23 +284,3 @@ def _output_uri(response: Any, kind: str, k: int, prefix: str) -> str:
     if k < len(response.responses):
         return str(response.responses[k].output_config.gcs_destination.uri)
     return f"{prefix}{k}/"
-
-
-def report_of(journal: Journal) -> BulkReport:
-    """The ``BulkReport`` of an open journal."""
-    report = BulkReport(operations=[detail for event, _, detail in journal.events() if event == "submitted"])
-    for uri, state, reason, output, batch, batch_state, op, batch_reason in journal.input_rows():
-        if state in ("done", "failed"):
-            (report.done if state == "done" else report.failed).append(
-                InputResult(uri, state, reason, output, op, batch))
-        else:
-            why = _PENDING.get(batch_state, "not submitted yet; run again").format(op=op, reason=batch_reason)
-            report.pending.append(InputResult(uri, "pending", why, "", op, batch))
-    return report
-
-
-def load_report(journal_path: str | os.PathLike[str]) -> BulkReport:
-    """The report of a journal, without running anything; safe while a run is writing it."""
-    with closing(Journal(journal_path, reader=True)) as journal:
-        return report_of(journal)
-

@@ -9,8 +9,11 @@ Use it as a context manager (or ``start()``/``stop()``) in a fixture; point a cl
         channel = grpc.insecure_channel(emulator.grpc_target)
         ...
         emulator.service.faults.fail_next("GetOperation", "UNAVAILABLE")
+        emulator.service.faults.fail_next_operation("UNAVAILABLE")  # the next operation to finish fails
 
-The server binds 127.0.0.1 port 0 and reports the real port. Storage is a temporary directory
+Operations finish (their outputs are written) at their due time whether or not anyone polls: a
+background thread of the service runs them, stopped by ``stop()``. The server binds 127.0.0.1
+port 0 and reports the real port. Storage is a temporary directory
 removed on ``stop()`` unless you pass ``storage_dir``. ``stop()`` always stops the server, even
 after errors, and is safe to call twice.
 """
@@ -82,16 +85,19 @@ class Emulator:
         return self
 
     def stop(self) -> None:
-        """Stop the server (running calls get one second) and remove a temporary storage dir."""
+        """Stop the servers (running calls get one second) and the service's finisher thread, and remove
+        a temporary storage dir."""
         grpc_server, self._grpc = self._grpc, None
         rest_server, self._rest = self._rest, None
-        self._service = None
+        service, self._service = self._service, None
         try:
             if rest_server is not None:
                 rest_server.stop()
             if grpc_server is not None:
                 grpc_server.stop(grace=1.0)
         finally:
+            if service is not None:
+                service.close()  # joins the finisher thread (the gRPC server's stop closes it too)
             temp_dir, self._temp_dir = self._temp_dir, None
             if temp_dir is not None:
                 shutil.rmtree(temp_dir, ignore_errors=True)

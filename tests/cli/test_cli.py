@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -46,6 +47,7 @@ def test_annotate_files_waits_and_reports_json(emulator: Emulator, capsys: pytes
     code, out, _ = run(capsys, "outputs", doc["name"], *flags(emulator))
     assert code == 0
     assert "gs://bucket/sample.pdf page 3" in out and "Juniper Valley Orchards" in out
+    assert out.rstrip().splitlines()[-1] == "3 page(s) of 1 file(s), 0 with errors"
 
 
 def test_local_file_is_staged_for_the_emulator(emulator: Emulator, capsys: pytest.CaptureFixture[str],
@@ -55,7 +57,8 @@ def test_local_file_is_staged_for_the_emulator(emulator: Emulator, capsys: pytes
     code, doc, _ = run(capsys, "annotate", "files", str(local), "--output", "gs://bucket/cli/local/", "--json",
                        *flags(emulator))
     assert code == 0
-    assert emulator.get_object("gs://local-inputs/local.pdf") == sample_pdf()
+    digest = hashlib.sha256(sample_pdf()).hexdigest()[:16]
+    assert emulator.get_object(f"gs://local-inputs/{digest}/local.pdf") == sample_pdf()
     code, doc, _ = run(capsys, "outputs", "gs://bucket/cli/local/", "--save", str(tmp_path / "pages"), "--json",
                        *flags(emulator))
     assert code == 0 and len(doc["results"]) == 3

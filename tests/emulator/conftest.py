@@ -10,7 +10,8 @@ from __future__ import annotations
 import struct
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -22,6 +23,7 @@ from vision_grpc._gen.v1 import image_annotator_pb2 as v1
 from vision_grpc._gen.v1 import image_annotator_pb2_grpc as v1_grpc
 from vision_grpc._gen.v1p4beta1 import image_annotator_pb2 as v1p4beta1
 from vision_grpc._gen.v1p4beta1 import image_annotator_pb2_grpc as v1p4beta1_grpc
+from vision_grpc.emulator import EmulatorService
 from vision_grpc.testing import Emulator
 
 VERSIONS: dict[str, tuple[ModuleType, Any]] = {
@@ -96,6 +98,20 @@ def channel(emulator: Emulator) -> Iterator[grpc.Channel]:
 def _no_leftover_faults(emulator: Emulator) -> Iterator[None]:
     yield
     emulator.service.faults.clear()
+
+
+@pytest.fixture
+def new_service(tmp_path: Path) -> Iterator[Callable[..., EmulatorService]]:
+    """``new_service(**settings)``: an ``EmulatorService`` on ``tmp_path``, closed (finisher joined) after the test."""
+    made: list[EmulatorService] = []
+
+    def make(**settings: Any) -> EmulatorService:
+        made.append(EmulatorService(tmp_path, **settings))
+        return made[-1]
+
+    yield make
+    for service in made:
+        service.close()
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -121,12 +122,12 @@ def test_api_key_refused_on_async_files_only(emulator: Emulator, api: ModuleType
     stub.BatchAnnotateImages(_image_batch(api), metadata=key, timeout=RPC_TIMEOUT)  # keys are fine elsewhere
 
 
-def test_api_key_refusal_can_be_turned_off(tmp_path: Any) -> None:
+def test_api_key_refusal_can_be_turned_off(new_service: Callable[..., EmulatorService]) -> None:
     method = METHODS[("v1", "AsyncBatchAnnotateFiles")]
     api = VERSIONS["v1"][0]
     with pytest.raises(PermissionDenied):
-        EmulatorService(tmp_path).call(method, _async_files(api, "gs://b/in.pdf", "gs://b/o/"), {"x-goog-api-key": "k"})
-    lenient = EmulatorService(tmp_path, reject_api_keys_for_async_files=False)
+        new_service().call(method, _async_files(api, "gs://b/in.pdf", "gs://b/o/"), {"x-goog-api-key": "k"})
+    lenient = new_service(reject_api_keys_for_async_files=False)
     operation: Any = lenient.call(method, _async_files(api, "gs://b/in.pdf", "gs://b/o/"), {"x-goog-api-key": "k"})
     assert operation.name.startswith("operations/")
 
@@ -146,8 +147,8 @@ def test_call_metadata_is_recorded(emulator: Emulator, api: ModuleType, stub: An
     assert dict(call.metadata) == dict(sent[:4])
 
 
-def test_recorded_calls_are_bounded(tmp_path: Any) -> None:
-    service = EmulatorService(tmp_path, max_recorded_calls=3)
+def test_recorded_calls_are_bounded(new_service: Callable[..., EmulatorService]) -> None:
+    service = new_service(max_recorded_calls=3)
     get = operations_pb2.GetOperationRequest(name="operations/none")
     from vision_grpc._methods import OPERATIONS
 

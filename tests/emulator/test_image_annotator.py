@@ -46,12 +46,18 @@ def test_batch_annotate_images_answers_inline(emulator: Emulator, api: ModuleTyp
     assert not reply.responses[0].HasField("context")  # standalone images carry no page context
 
 
-def test_batch_annotate_images_missing_object_is_not_found(api: ModuleType, stub: Any, prefix: str) -> None:
-    request = api.BatchAnnotateImagesRequest(requests=[_image_request(api, uri=f"{prefix}missing.png")])
-    with pytest.raises(grpc.RpcError) as info:
-        stub.BatchAnnotateImages(request, timeout=RPC_TIMEOUT)
-    assert info.value.code() == grpc.StatusCode.NOT_FOUND
-    assert f"{prefix}missing.png" in info.value.details()
+def test_missing_image_object_is_a_per_image_error(api: ModuleType, stub: Any, emulator: Emulator,
+                                                    prefix: str) -> None:
+    emulator.put_object(f"{prefix}there.png", b"\x89PNG fake")
+    request = api.BatchAnnotateImagesRequest(requests=[
+        _image_request(api, uri=f"{prefix}missing.png"),
+        _image_request(api, uri=f"{prefix}there.png", feature="TEXT_DETECTION"),
+    ])
+    reply = stub.BatchAnnotateImages(request, timeout=RPC_TIMEOUT)
+    missing, there = reply.responses
+    assert (missing.error.code, missing.error.message) == (code_pb2.NOT_FOUND,
+                                                           f"Error opening file: {prefix}missing.png.")
+    assert there.error.code == code_pb2.UNIMPLEMENTED  # the other image went to the annotators (no image OCR)
 
 
 def test_http_image_uri_is_a_per_image_error(api: ModuleType, stub: Any) -> None:
@@ -163,19 +169,23 @@ def test_async_files_operation_name_uses_parent(emulator: Emulator, prefix: str,
 def test_async_images_writes_batch_responses(emulator: Emulator, api: ModuleType, stub: Any, ops: Any,
                                              prefix: str) -> None:
     emulator.put_object(f"{prefix}a.jpg", b"a")
+    emulator.put_object(f"{prefix}c.jpg", b"c")
     request = api.AsyncBatchAnnotateImagesRequest(
-        requests=[_image_request(api, uri=f"{prefix}a.jpg"), _image_request(api, content=b"b"),
-                  _image_request(api, content=b"c")],
+        requests=[_image_request(api, uri=f"{prefix}a.jpg"), _image_request(api, uri=f"{prefix}absent.jpg"),
+                  _image_request(api, uri=f"{prefix}c.jpg", feature="TEXT_DETECTION")],
         output_config=api.OutputConfig(gcs_destination=api.GcsDestination(uri=f"{prefix}run-"), batch_size=2),
     )
     operation = wait_done(ops, stub.AsyncBatchAnnotateImages(request, timeout=RPC_TIMEOUT).name)
     result = api.AsyncBatchAnnotateImagesResponse()
-    assert operation.response.Unpack(result)
+    assert operation.response.Unpack(result)  # a missing image does not fail the operation
     assert result.output_config.gcs_destination.uri == f"{prefix}run-"
-    assert emulator.list_objects(prefix) == [f"{prefix}a.jpg", f"{prefix}run-output-1-to-2.json",
+    assert emulator.list_objects(prefix) == [f"{prefix}a.jpg", f"{prefix}c.jpg", f"{prefix}run-output-1-to-2.json",
                                              f"{prefix}run-output-3-to-3.json"]
     shard = json_format.Parse(emulator.get_object(f"{prefix}run-output-1-to-2.json"), api.BatchAnnotateImagesResponse())
-    assert len(shard.responses) == 2 and shard.responses[0].error.code == code_pb2.UNIMPLEMENTED
+    assert [r.error.code for r in shard.responses] == [code_pb2.UNIMPLEMENTED, code_pb2.NOT_FOUND]
+    assert shard.responses[1].error.message == f"Error opening file: {prefix}absent.jpg."
+    last = json_format.Parse(emulator.get_object(f"{prefix}run-output-3-to-3.json"), api.BatchAnnotateImagesResponse())
+    assert "OCR of images" in last.responses[0].error.message  # annotated: the emulator has no image OCR
 
 
 def test_async_outputs_are_deterministic(emulator: Emulator, api: ModuleType, stub: Any, ops: Any, prefix: str) -> None:

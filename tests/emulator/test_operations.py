@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
@@ -52,9 +52,9 @@ def _submit_slow(slow: tuple[Emulator, Any, Any]) -> str:
     return str(stub.AsyncBatchAnnotateFiles(request, timeout=RPC_TIMEOUT).name)
 
 
-def test_life_cycle_follows_the_clock(tmp_path: Any) -> None:
+def test_life_cycle_follows_the_clock(new_service: Callable[..., EmulatorService]) -> None:
     clock = FakeClock(1_700_000_000.0)
-    service = EmulatorService(tmp_path, operation_seconds=2.0, clock=clock)
+    service = new_service(operation_seconds=2.0, clock=clock)
     service.storage.write("gs://b/in.pdf", make_pdf(3))
     method, get = METHODS[("v1", "AsyncBatchAnnotateFiles")], OPERATIONS["GetOperation"]
     submitted: Any = service.call(method, _files_request("gs://b/in.pdf", "gs://b/out/"), {})
@@ -80,9 +80,9 @@ def test_life_cycle_follows_the_clock(tmp_path: Any) -> None:
     assert service.storage.read("gs://b/out/output-1-to-3.json") == b"replaced"
 
 
-def test_zero_second_operations_are_created_then_done(tmp_path: Any) -> None:
+def test_zero_second_operations_are_created_then_done(new_service: Callable[..., EmulatorService]) -> None:
     clock = FakeClock()
-    service = EmulatorService(tmp_path, operation_seconds=0, clock=clock)
+    service = new_service(operation_seconds=0, clock=clock)
     service.storage.write("gs://b/in.pdf", make_pdf(1))
     request = _files_request("gs://b/in.pdf", "gs://b/o/")
     submitted: Any = service.call(METHODS[("v1", "AsyncBatchAnnotateFiles")], request, {})
@@ -125,8 +125,8 @@ def test_wait_operation_honours_its_timeout(slow: tuple[Emulator, Any, Any]) -> 
     assert not operation.done and 0.15 < time.monotonic() - started < 3
 
 
-def test_wait_operation_is_released_by_close(tmp_path: Any) -> None:
-    service = EmulatorService(tmp_path, operation_seconds=60)
+def test_wait_operation_is_released_by_close(new_service: Callable[..., EmulatorService]) -> None:
+    service = new_service(operation_seconds=60)
     service.storage.write("gs://b/in.pdf", make_pdf(1))
     op: Any = service.call(METHODS[("v1", "AsyncBatchAnnotateFiles")], _files_request("gs://b/in.pdf", "gs://b/o/"), {})
     results: list[Any] = []
@@ -215,9 +215,9 @@ def test_unreadable_document_fails_the_operation(stub_v1: Any, ops: Any, emulato
     assert operation.error.code == code_pb2.INVALID_ARGUMENT and "fake.pdf" in operation.error.message
 
 
-def test_store_evicts_oldest_done_and_refuses_when_all_pending(tmp_path: Any) -> None:
+def test_store_evicts_oldest_done_and_refuses_when_all_pending(new_service: Callable[..., EmulatorService]) -> None:
     clock = FakeClock()
-    service = EmulatorService(tmp_path, operation_seconds=1.0, max_operations=2, clock=clock)
+    service = new_service(operation_seconds=1.0, max_operations=2, clock=clock)
     service.storage.write("gs://b/in.pdf", make_pdf(1))
     submit = METHODS[("v1", "AsyncBatchAnnotateFiles")]
     first: Any = service.call(submit, _files_request("gs://b/in.pdf", "gs://b/1/"), {})
@@ -225,9 +225,61 @@ def test_store_evicts_oldest_done_and_refuses_when_all_pending(tmp_path: Any) ->
     with pytest.raises(ApiError) as info:
         service.call(submit, _files_request("gs://b/in.pdf", "gs://b/3/"), {})
     assert info.value.code == code_pb2.RESOURCE_EXHAUSTED
-    clock.advance(5)
+    clock.advance(5)  # both are past due, and nobody read them
     service.call(submit, _files_request("gs://b/in.pdf", "gs://b/3/"), {})
     assert len(service.store) == 2 and service.store.get(first.name) is None
+    # Evicted only after its job ran: its outputs are written (and the other past-due one's too).
+    assert service.storage.list("gs://b/1/") == ["gs://b/1/output-1-to-1.json"]
+    assert service.storage.list("gs://b/2/") == ["gs://b/2/output-1-to-1.json"]
+
+
+def test_outputs_are_written_though_nobody_polls(tmp_path: Any) -> None:
+    """The finisher thread runs a job at its due time; no GetOperation/WaitOperation/ListOperations needed."""
+    with Emulator(storage_dir=tmp_path, operation_seconds=0.3) as emulator, \
+            grpc.insecure_channel(emulator.grpc_target) as channel:
+        emulator.put_object("gs://b/in.pdf", make_pdf(2))
+        stub = v1_grpc.ImageAnnotatorStub(channel)
+        stub.AsyncBatchAnnotateFiles(_files_request("gs://b/in.pdf", "gs://b/out/"), timeout=RPC_TIMEOUT)
+        deadline = time.monotonic() + 20  # bounded; the outputs normally appear after 0.3 s
+        while not emulator.list_objects("gs://b/out/") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert emulator.list_objects("gs://b/out/") == ["gs://b/out/output-1-to-2.json"]
+        assert [call.method for call in emulator.service.calls] == ["AsyncBatchAnnotateFiles"]
+        finisher = emulator.service.operations.finisher
+        assert finisher.running and finisher.pending() == 0
+    assert not finisher.running  # Emulator.stop() joined it
+
+
+def test_close_stops_the_finisher_and_reads_still_finish(new_service: Callable[..., EmulatorService]) -> None:
+    clock = FakeClock()
+    service = new_service(operation_seconds=1.0, clock=clock)
+    service.storage.write("gs://b/in.pdf", make_pdf(1))
+    submitted: Any = service.call(METHODS[("v1", "AsyncBatchAnnotateFiles")],
+                                  _files_request("gs://b/in.pdf", "gs://b/o/"), {})
+    service.close()
+    service.close()  # idempotent
+    assert not service.operations.finisher.running
+    clock.advance(2)
+    done: Any = service.call(OPERATIONS["GetOperation"], operations_pb2.GetOperationRequest(name=submitted.name), {})
+    assert done.done and service.storage.list("gs://b/o/") == ["gs://b/o/output-1-to-1.json"]
+
+
+def test_injected_operation_fault_fails_the_next_operation(stub_v1: Any, ops: Any, emulator: Emulator,
+                                                           prefix: str) -> None:
+    emulator.put_object(f"{prefix}in.pdf", make_pdf(1))
+    emulator.service.faults.fail_next_operation("UNAVAILABLE", method="AsyncBatchAnnotateFiles")
+    assert [f.code for f in emulator.service.faults.pending_operations()] == [code_pb2.UNAVAILABLE]
+    first = stub_v1.AsyncBatchAnnotateFiles(_files_request(f"{prefix}in.pdf", f"{prefix}o1/"), timeout=RPC_TIMEOUT)
+    failed = wait_done(ops, first.name)  # the submit call itself succeeded
+    assert failed.error.code == code_pb2.UNAVAILABLE and "injected operation fault" in failed.error.message
+    assert emulator.list_objects(f"{prefix}o1/") == []  # its job never ran
+    second = stub_v1.AsyncBatchAnnotateFiles(_files_request(f"{prefix}in.pdf", f"{prefix}o2/"), timeout=RPC_TIMEOUT)
+    assert wait_done(ops, second.name).HasField("response")  # used up: the next one succeeds
+    assert emulator.service.faults.pending_operations() == []
+    with pytest.raises(ValueError):
+        emulator.service.faults.fail_next_operation("UNAVAILABLE", method="GetOperation")
+    with pytest.raises(ValueError):
+        emulator.service.faults.fail_next_operation("OK")
 
 
 def test_unknown_operation_is_not_found(ops: Any) -> None:

@@ -1,9 +1,10 @@
 """``vision-grpc``: the command line: annotate, follow operations, read outputs, bulk runs, demo.
 
-Exit codes: 0 success; 2 bad usage or a request that breaks a documented rule (nothing sent);
-3 the service answered with an error, or an operation (or a bulk input) failed; 4 a wait timed
-out (the operation may still finish: ``vision-grpc operation wait NAME``); 5 the connection
-failed; 130 interrupted.
+Exit codes: 0 success; 2 bad usage (a missing file, a bad journal path, no credentials, a missing
+extra...) or a request that breaks a documented rule (nothing sent); 3 the service answered with
+an error, or an operation (or a bulk input) failed; 4 a wait timed out (the operation may still
+finish: ``vision-grpc operation wait NAME``; a bulk run with inputs still pending: run it again
+with the same journal); 5 the connection failed; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -50,12 +51,14 @@ def _parser() -> argparse.ArgumentParser:
 
     out = commands.add_parser("outputs", parents=[common], help="read an operation's results back")
     out.add_argument("source", help="an operation name or a gs:// output prefix")
-    out.add_argument("--images", action="store_true", help="the source is an images:asyncBatchAnnotate output")
+    out.add_argument("--images", action="store_true",
+                     help="the gs:// prefix is an images:asyncBatchAnnotate output (an operation's kind is detected)")
     out.add_argument("--save", metavar="DIR", help="write one file per page/image")
     out.add_argument("--format", choices=("json", "text"), default="text", help="with --save (default: text)")
 
     bulk = commands.add_parser("bulk", parents=[common], help="annotate many inputs, resumable after a crash")
-    bulk.add_argument("inputs", help="a file with one gs:// URI per line, or a gs:// prefix to list")
+    bulk.add_argument("inputs", help="a file with one gs:// URI per line, or a gs:// prefix to list (objects "
+                                     "under --output and of other types than --kind are skipped)")
     bulk.add_argument("--journal", required=True, help="SQLite journal; run again with it to resume")
     bulk.add_argument("--output", required=True, metavar="GS_PREFIX")
     bulk.add_argument("--kind", choices=("files", "images"), default="files")
@@ -82,8 +85,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import sqlite3
+
     from vision_grpc import errors
+    from vision_grpc._journal import JournalError
     from vision_grpc.cli import _commands, _demo
+    from vision_grpc.cli._common import UsageError
 
     handlers = {"files": _commands.annotate_files, "images": _commands.annotate_images,
                 "operation": _commands.operation, "outputs": _commands.outputs, "bulk": _commands.bulk,
@@ -93,6 +100,8 @@ def _run(args: argparse.Namespace) -> int:
         return handler(args)
     except errors.ValidationError as exc:
         return _fail(EXIT_USAGE, f"invalid request: {exc}")
+    except (UsageError, JournalError) as exc:
+        return _fail(EXIT_USAGE, str(exc))
     except errors.OperationTimeout as exc:
         return _fail(EXIT_TIMEOUT, f"{exc} (vision-grpc operation wait {exc.name})")
     except errors.ApiError as exc:
@@ -105,8 +114,43 @@ def _run(args: argparse.Namespace) -> int:
         return _fail(EXIT_API, str(exc))
     except KeyboardInterrupt:
         return _fail(EXIT_INTERRUPTED, "interrupted")
+    # User errors that are not the library's: one line on stderr, exit 2, no traceback.
+    except ImportError as exc:
+        return _fail(EXIT_USAGE, _install_hint(exc))
+    except OSError as exc:  # a missing input, list or journal directory; an unreadable file
+        what = f"{exc.strerror}: {exc.filename}" if exc.strerror and exc.filename else str(exc)
+        return _fail(EXIT_USAGE, what)
+    except sqlite3.Error as exc:
+        return _fail(EXIT_USAGE, f"journal {getattr(args, 'journal', '')}: {exc}")
+    except _auth_errors() as exc:
+        return _fail(EXIT_USAGE, f"credentials: {exc}")
+    except (ValueError, TypeError) as exc:
+        return _fail(EXIT_USAGE, f"{exc} ({type(exc).__name__})")
+
+
+# Optional dependencies and the extra that installs each.
+_EXTRAS = {"google.cloud.storage": "storage", "google.api_core": "storage", "rich": "cli", "pypdfium2": "emulator",
+           "aiohttp": "rest-async"}
+
+
+def _install_hint(exc: ImportError) -> str:
+    message = str(exc)
+    if "pip install" in message:
+        return message
+    name = exc.name or ""
+    extra = next((e for module, e in _EXTRAS.items() if name == module or name.startswith(module + ".")), None)
+    return f"{message}: pip install 'vision-grpc[{extra}]'" if extra else f"{message}: a dependency is missing"
+
+
+def _auth_errors() -> tuple[type[Exception], ...]:
+    """google-auth's errors (no credentials found, a bad credentials file, a failed token refresh)."""
+    try:
+        from google.auth.exceptions import GoogleAuthError
+    except ImportError:  # pragma: no cover - google-auth is a runtime dependency
+        return ()
+    return (GoogleAuthError,)
 
 
 def _fail(code: int, message: str) -> int:
-    print(f"vision-grpc: {message}", file=sys.stderr)
+    print(f"vision-grpc: {' '.join(message.split())}", file=sys.stderr)
     return code

@@ -8,10 +8,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from vision_grpc.cli._common import emit, make_client, operation_document, stage_inputs, storage_for_args
+from vision_grpc.cli._common import UsageError, emit, make_client, operation_document, stage_inputs, storage_for_args
 from vision_grpc.cli._progress import OperationProgress
 
 __all__ = ["annotate_files", "annotate_images", "operation", "outputs", "bulk"]
+
+# What a listed gs:// prefix may hold for each --kind (compared case-insensitively).
+KIND_EXTENSIONS = {
+    "files": (".pdf", ".tif", ".tiff", ".gif"),
+    "images": (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".ico", ".tif", ".tiff", ".raw", ".heic"),
+}
 
 
 def wait_and_report(args: argparse.Namespace, client: Any, op: Any) -> int:
@@ -91,20 +97,28 @@ def operation(args: argparse.Namespace) -> int:
 
 
 def outputs(args: argparse.Namespace) -> int:
+    """Read results back; given an operation name, whether they are images or files comes from its response."""
     from vision_grpc.outputs import read_file_results, read_image_results
 
     storage = storage_for_args(args)
     source: Any = args.source
+    images = args.images
     if not source.startswith("gs://"):
         with make_client(args) as client:
             source = client.get_operation(source).wait(timeout=args.wait_timeout)
-    reader = read_image_results if args.images else read_file_results
-    results = list(reader(source, storage=storage))
+        response = source.result(timeout=0)  # OperationError (exit 3) if the operation failed
+        images = type(response).__name__ == "AsyncBatchAnnotateImagesResponse"
+    reader = read_image_results if images else read_file_results
+    results: list[Any] = list(reader(source, storage=storage))
     if args.save:
         _save(args, results)
-    document = {"results": [_result_document(r) for r in results]}
-    text = "\n\n".join(f"== {_label(r)} ==\n{r.text or (r.error.message if r.error else '')}" for r in results)
-    emit(args, document, text)
+    unit = "image" if images else "page"
+    errors = sum(1 for r in results if r.error is not None)
+    inputs = len({r.input_uri for r in results}) if not images else len(results)
+    summary = f"{len(results)} {unit}(s)" + (f" of {inputs} file(s)" if not images else "") + f", {errors} with errors"
+    document = {"results": [_result_document(r) for r in results], f"{unit}s": len(results), "errors": errors}
+    blocks = [f"== {_label(r)} ==\n{r.text or (r.error.message if r.error else '')}" for r in results]
+    emit(args, document, "\n\n".join([*blocks, summary]))
     return 0
 
 
@@ -137,6 +151,9 @@ def _save(args: argparse.Namespace, results: list[Any]) -> None:
 def bulk(args: argparse.Namespace) -> int:
     from vision_grpc.bulk import BulkRunner
 
+    journal_dir = Path(args.journal).resolve().parent
+    if not journal_dir.is_dir():
+        raise UsageError(f"--journal {args.journal}: directory {journal_dir} does not exist")
     inputs = _bulk_inputs(args)
     with make_client(args) as client:
         runner = BulkRunner(client, args.journal, output_prefix=args.output, kind=args.kind,
@@ -150,11 +167,20 @@ def bulk(args: argparse.Namespace) -> int:
     lines += [f"FAILED {r.uri}: {r.reason}" for r in report.failed]
     lines += [f"PENDING {r.uri}: {r.reason}" for r in report.pending]
     emit(args, document, "\n".join(lines))
-    return 0 if not report.failed and not report.pending else 3
+    if report.pending:  # the wait timed out (or submits are to be retried): run again with the same journal
+        return 4
+    return 3 if report.failed else 0
 
 
 def _bulk_inputs(args: argparse.Namespace) -> list[str]:
     if args.inputs.startswith("gs://"):
-        return storage_for_args(args).list(args.inputs)
+        return listed_inputs(storage_for_args(args).list(args.inputs), args.output, args.kind)
     lines = Path(args.inputs).read_text().splitlines()
     return stage_inputs(args, [line.strip() for line in lines if line.strip() and not line.startswith("#")])
+
+
+def listed_inputs(uris: list[str], output: str, kind: str) -> list[str]:
+    """The objects of a listed prefix worth annotating: not under the run's output prefix (its own
+    results, on a resumed run) and with an extension that fits ``kind``."""
+    out = output if output.endswith("/") else output + "/"
+    return [uri for uri in uris if not uri.startswith(out) and uri.lower().endswith(KIND_EXTENSIONS[kind])]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -10,15 +11,20 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vision_grpc._options import PollPolicy
+from vision_grpc._options import PollPolicy, RetryPolicy
 from vision_grpc.errors import ValidationError
 
 if TYPE_CHECKING:
     from vision_grpc.storage import Storage
 
-__all__ = ["add_connection_flags", "make_client", "storage_for_args", "stage_inputs", "emit"]
+__all__ = ["UsageError", "add_connection_flags", "make_client", "storage_for_args", "stage_inputs", "emit"]
 
 API_KEY_ENV = "VISION_GRPC_API_KEY"
+STAGING_BUCKET = "local-inputs"
+
+
+class UsageError(Exception):
+    """The command line asks for something that cannot be done (exit 2, nothing sent)."""
 
 
 def add_connection_flags(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +37,8 @@ def add_connection_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--api-key", help=f"API key (prefer the {API_KEY_ENV} environment variable)")
     group.add_argument("--quota-project", help="project billed for quota (x-goog-user-project)")
     group.add_argument("--anonymous", action="store_true", help="send no credentials")
-    group.add_argument("--timeout", type=float, default=60.0, help="per-RPC deadline in seconds (default: 60)")
+    group.add_argument("--timeout", type=float, default=60.0,
+                       help="deadline of each call in seconds, retries included (default: 60)")
     group.add_argument("--wait-timeout", type=float, default=3600.0,
                        help="how long to wait for an operation in seconds (default: 3600)")
     group.add_argument("--emulator-storage", metavar="DIR",
@@ -47,7 +54,10 @@ def make_client(args: argparse.Namespace, **overrides: Any) -> Any:
         "endpoint": args.endpoint, "transport": args.transport, "project": args.project,
         "location": args.location, "credentials_file": args.credentials, "quota_project": args.quota_project,
         "api_key": args.api_key or os.environ.get(API_KEY_ENV) or None, "timeout": args.timeout,
-        "poll": PollPolicy(wait_chunk=2.0),  # short WaitOperation chunks keep the progress line fresh
+        # Short WaitOperation chunks: the progress line shows CREATED -> RUNNING -> DONE promptly.
+        "poll": PollPolicy(wait_chunk=0.5),
+        # A command line gives up within --timeout (a refused connection is not retried for minutes).
+        "retry": RetryPolicy(deadline=args.timeout) if args.timeout > 0 else None,
     }
     if args.anonymous:
         settings["anonymous"] = True
@@ -56,15 +66,32 @@ def make_client(args: argparse.Namespace, **overrides: Any) -> Any:
 
 
 def storage_for_args(args: argparse.Namespace) -> Storage:
+    """The emulator's directory, or Cloud Storage with the Vision client's credentials."""
     from vision_grpc.storage import GcsStorage, LocalStorage
 
     if args.emulator_storage:
         return LocalStorage(args.emulator_storage)
-    return GcsStorage(project=args.project)
+    return GcsStorage(project=args.project, credentials=storage_credentials(args))
+
+
+def storage_credentials(args: argparse.Namespace) -> Any:
+    """google-auth credentials for Cloud Storage, as for Vision: anonymous, a credentials file, or
+    None (Application Default Credentials; anonymous when STORAGE_EMULATOR_HOST is set)."""
+    if args.anonymous:
+        from google.auth.credentials import AnonymousCredentials
+
+        return AnonymousCredentials()  # type: ignore[no-untyped-call]
+    if args.credentials:
+        from vision_grpc._auth import credentials_from_file
+
+        return credentials_from_file(args.credentials)  # the same loader as the Vision client's
+    return None
 
 
 def stage_inputs(args: argparse.Namespace, inputs: list[str]) -> list[str]:
-    """gs:// URIs pass through; local paths are copied into the emulator's storage."""
+    """gs:// URIs pass through; local paths are copied into the emulator's storage, each under a
+    directory named after its content (``gs://local-inputs/<sha256[:16]>/<name>``), so two files
+    with the same name never overwrite each other."""
     staged = []
     for item in inputs:
         if item.startswith("gs://"):
@@ -76,11 +103,20 @@ def stage_inputs(args: argparse.Namespace, inputs: list[str]) -> list[str]:
         if not args.emulator_storage:
             raise ValidationError("inputs", f"local file {item!r} needs --emulator-storage (the service reads "
                                             "only gs:// objects)")
-        target = Path(args.emulator_storage) / "local-inputs" / path.name
+        key = f"{_sha256(path)[:16]}/{path.name}"
+        target = Path(args.emulator_storage) / STAGING_BUCKET / key
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
-        staged.append(f"gs://local-inputs/{path.name}")
+        staged.append(f"gs://{STAGING_BUCKET}/{key}")
     return staged
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def emit(args: argparse.Namespace, document: dict[str, Any], text: str) -> None:

@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from vision_grpc.cli._common import emit, make_client, storage_for_args
+from vision_grpc.cli._common import UsageError, emit, make_client, storage_for_args
 from vision_grpc.cli._progress import OperationProgress
 
 __all__ = ["demo"]
@@ -27,7 +27,7 @@ def _target(args: argparse.Namespace) -> Iterator[tuple[str, str, Any]]:
     """(input URI, output prefix, storage): the emulator's unless an endpoint was given."""
     if args.endpoint:
         if not (args.input and args.output):
-            raise SystemExit("demo against a real endpoint needs --input gs://... and --output gs://...")
+            raise UsageError("demo against a real endpoint needs --input gs://... and --output gs://...")
         yield args.input, args.output, storage_for_args(args)
         return
     from vision_grpc.demo import sample_pdf

@@ -72,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if rest is not None:
             rest.stop()
         server.stop(grace=1.0)
+        service.close()
         if temp_dir is not None:
             shutil.rmtree(temp_dir, ignore_errors=True)
     return 0

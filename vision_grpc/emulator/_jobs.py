@@ -6,7 +6,10 @@ synchronous file call only). Asynchronous results are written where the service 
 pages or images, each a proto3 JSON ``AnnotateFileResponse`` (files) or
 ``BatchAnnotateImagesResponse`` (images). A job reads every input before writing anything, so
 a failed job leaves no partial output. Errors are ``ApiError``; the caller decides whether they
-fail the call (synchronous) or the operation (asynchronous).
+fail the call (synchronous) or the operation (asynchronous). An image that cannot be read (a
+missing object) is not such an error: as on the service, only its own ``responses[i].error`` says
+so (NOT_FOUND, "Error opening file: gs://bucket/name.") and the other images are annotated; a
+missing *file* of a files request fails the whole operation, as on the service.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
-from google.rpc import code_pb2
+from google.rpc import code_pb2, status_pb2
 
 from vision_grpc._methods import VERSIONS, MethodInfo
 from vision_grpc._validate import MAX_ASYNC_FILE_PAGES
@@ -55,8 +58,10 @@ class Jobs:
         except ObjectNotFound:
             raise not_found(f"No such object: {uri}") from None
 
-    def _image(self, image: Any, field: str) -> ImageInput | None:
-        """The image's bytes; ``None`` for an http(s) URL, which the emulator does not fetch."""
+    def _image(self, image: Any, field: str) -> ImageInput | status_pb2.Status:
+        """The image's bytes, or this image's error: an http(s) URL (the emulator does not fetch
+        them) or a missing object (as the service: "Error opening file: gs://b/name.", the other
+        images of the request are still annotated)."""
         if image.content:
             return ImageInput(content=image.content)
         uri = image.source.image_uri or image.source.gcs_image_uri
@@ -64,15 +69,21 @@ class Jobs:
         if not uri:
             raise invalid_argument(f"{field}.image", "must have content or a source URI")
         if not uri.startswith("gs://"):
-            return None
-        return ImageInput(content=self.read(uri, source_field), uri=uri)
+            message = "the emulator does not fetch http(s) image URLs; send content or a gs:// URI"
+            return status(code_pb2.UNIMPLEMENTED, message)
+        try:
+            return ImageInput(content=self.storage.read(uri), uri=uri)
+        except InvalidUri as exc:
+            raise invalid_argument(source_field, exc.reason) from None
+        except ObjectNotFound:
+            return status(code_pb2.NOT_FOUND, f"Error opening file: {uri}.")
 
     def annotate_image(self, module: ModuleType, item: Any, field: str) -> Any:
+        """One image's ``AnnotateImageResponse``; a per-image failure is in its ``error``."""
         image = self._image(item.image, field)
-        if image is None:
+        if isinstance(image, status_pb2.Status):
             response: Any = module.AnnotateImageResponse()
-            message = "the emulator does not fetch http(s) image URLs; send content or a gs:// URI"
-            response.error.CopyFrom(status(code_pb2.UNIMPLEMENTED, message))
+            response.error.CopyFrom(image)
             return response
         return self.annotators.annotate(image, item.features, module.AnnotateImageResponse)
 

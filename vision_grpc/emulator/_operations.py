@@ -1,11 +1,15 @@
 """google.longrunning.Operations over the operation store: submit, get, list, cancel, delete, wait.
 
 An operation's state is derived from the clock whenever it is read: CREATED at submit, RUNNING
-after a quarter of ``operation_seconds``, DONE at ``operation_seconds``. The first read past
-the due time runs the job (``Jobs.run_async``: reads inputs, writes the output shards) exactly
-once and stores its response or error. ``metadata`` always packs the API version's
-``OperationMetadata``; ``response`` packs ``AsyncBatchAnnotate{Files,Images}Response``.
+after a quarter of ``operation_seconds``, DONE at ``operation_seconds``. At the due time the job
+(``Jobs.run_async``: reads inputs, writes the output shards) runs exactly once and its response
+or error is stored: the background ``Finisher`` runs it whether or not anyone polls, as the
+service writes outputs on its own, and a read past the due time runs it too if the finisher has
+not yet (``observe``: idempotent, under the record's lock). ``metadata`` always packs the API
+version's ``OperationMetadata``; ``response`` packs ``AsyncBatchAnnotate{Files,Images}Response``.
 Waiting is bounded by ``MAX_WAIT_SECONDS``, the request's ``timeout`` and the RPC deadline.
+An injected operation fault (``FaultInjector.fail_next_operation``) ends the next finishing
+operation with that error instead of running its job.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from google.rpc import code_pb2
 
 from vision_grpc._gen.v1 import image_annotator_pb2 as v1
 from vision_grpc._methods import MethodInfo
+from vision_grpc.emulator._faults import FaultInjector
+from vision_grpc.emulator._finisher import Finisher
 from vision_grpc.emulator._jobs import Jobs
 from vision_grpc.emulator._status import api_error, invalid_argument, not_found, status
 from vision_grpc.emulator._store import OperationRecord, OperationStore, StoreFull
@@ -49,14 +55,18 @@ def _timestamp(seconds: float) -> timestamp_pb2.Timestamp:
 class Operations:
     """The operation life cycle; thread-safe."""
 
-    def __init__(self, store: OperationStore, jobs: Jobs, *, operation_seconds: float, clock: Callable[[], float]):
+    def __init__(self, store: OperationStore, jobs: Jobs, *, operation_seconds: float, clock: Callable[[], float],
+                 faults: FaultInjector | None = None):
         if not math.isfinite(operation_seconds) or operation_seconds < 0:
             raise ValueError("operation_seconds must be a finite number >= 0")
         self.store = store
         self.jobs = jobs
         self.operation_seconds = operation_seconds
+        self.faults = faults if faults is not None else FaultInjector()
         self._clock = clock
         self.closing = threading.Event()
+        self.finisher = Finisher(self.observe, clock)
+        self.finisher.start()
 
     def submit(self, method: MethodInfo, request: Message, parent: str) -> operations_pb2.Operation:
         """A new CREATED operation named ``{parent}/operations/{id}`` (or ``operations/{id}``)."""
@@ -74,16 +84,32 @@ class Operations:
         )
         try:
             self.store.add(record)
-        except StoreFull as exc:
-            raise api_error(code_pb2.RESOURCE_EXHAUSTED, str(exc)) from None
-        return self.to_proto(record, now=now)  # CREATED, even when operation_seconds is 0
+        except StoreFull:
+            self.finish_due()  # past-due operations nobody read: run their jobs, then they can go
+            try:
+                self.store.add(record)
+            except StoreFull as exc:
+                raise api_error(code_pb2.RESOURCE_EXHAUSTED, str(exc)) from None
+        reply = self.to_proto(record, now=now)  # CREATED, even when operation_seconds is 0
+        self.finisher.schedule(record)  # after the reply is built: it may finish at once
+        return reply
+
+    def finish_due(self) -> None:
+        """Run the job of every stored operation past its due time that has not run yet."""
+        for record in self.store.snapshot():
+            self.observe(record)
 
     def observe(self, record: OperationRecord) -> None:
-        """Run the job of an operation past its due time, once."""
+        """Run the job of an operation past its due time, once (or end it with an injected fault)."""
         if record.finished or self._clock() < record.done_at:
             return
         with record.lock:
             if record.finished:
+                return
+            fault = self.faults.take_operation_fault(record.method)
+            if fault is not None:
+                record.finish(self._clock(), error=fault)
+                self.store.notify()
                 return
             try:
                 response = self.jobs.run_async(record.method, record.request)
@@ -189,9 +215,10 @@ class Operations:
         return reply
 
     def close(self) -> None:
-        """Wake every waiter and make further waits return at once."""
+        """Wake every waiter, make further waits return at once, stop and join the finisher."""
         self.closing.set()
         self.store.notify()
+        self.finisher.close()
 
 
 def _parse_token(token: str) -> int:

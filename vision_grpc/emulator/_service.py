@@ -87,7 +87,8 @@ class EmulatorService:
         self._clock = clock
         self.store = OperationStore(max_operations, clock=clock)
         self.jobs = Jobs(self.storage, self.annotators)
-        self.operations = Operations(self.store, self.jobs, operation_seconds=operation_seconds, clock=clock)
+        self.operations = Operations(self.store, self.jobs, operation_seconds=operation_seconds, clock=clock,
+                                     faults=self.faults)  # starts the background finisher thread
         self._calls: collections.deque[RecordedCall] = collections.deque(maxlen=max_recorded_calls)
         self._calls_lock = threading.Lock()
 
@@ -126,8 +127,15 @@ class EmulatorService:
             raise api_error(code_pb2.INTERNAL, f"emulator failure in {method.name}: {exc!r}") from exc
 
     def close(self) -> None:
-        """Release waiters (``WaitOperation`` returns at once from now on)."""
+        """Release waiters (``WaitOperation`` returns at once from now on), stop and join the finisher
+        thread (operations are then finished only when read). Idempotent."""
         self.operations.close()
+
+    def __enter__(self) -> EmulatorService:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def _record(self, method: MethodInfo, metadata: Mapping[str, str]) -> None:
         kept = {key: metadata[key] for key in RECORDED_METADATA if key in metadata}

@@ -1,11 +1,12 @@
 """The emulator's long-running operations: records whose state is derived from the clock.
 
-There is no background worker. An operation is CREATED at submit, RUNNING from ``running_at``
-and due at ``done_at``; whoever first reads it past ``done_at`` computes its result (under the
-record's lock, so exactly once) and it is DONE from then on. The store is bounded: when full it
-evicts the oldest operations that are done (finished, or past due and so never to be observed
-by anyone who still cares), and refuses new ones while every slot holds a pending operation.
-A condition variable wakes ``WaitOperation`` callers when an operation finishes.
+An operation is CREATED at submit, RUNNING from ``running_at`` and due at ``done_at``; at the
+due time its result is computed (by the background finisher or by the first read past
+``done_at``, under the record's lock, so exactly once) and it is DONE from then on. The store is
+bounded: when full it evicts the oldest finished operation (its job has run, or it was
+cancelled) and never one whose job has not run yet; while no slot holds a finished operation it
+refuses new ones (``StoreFull``; ``Operations.submit`` first finishes the past-due ones). A
+condition variable wakes ``WaitOperation`` callers when an operation finishes.
 """
 
 from __future__ import annotations
@@ -77,9 +78,8 @@ class OperationStore:
             self._records[record.name] = record
 
     def _evict_one(self) -> None:
-        now = self._clock()
         for name, record in self._records.items():  # oldest first
-            if record.finished or now >= record.done_at:
+            if record.finished:  # never one whose job has not run: its outputs would never be written
                 del self._records[name]
                 return
         raise StoreFull(f"{len(self._records)} operations are pending; the emulator keeps at most that many")
