@@ -16,7 +16,7 @@ from vision_grpc._methods import OPERATIONS_SERVICE
 from vision_grpc._options import ClientOptions
 from vision_grpc.errors import ApiError, from_status
 
-__all__ = ["channel_options", "channel_credentials", "stub_callables", "error_from_rpc", "compression"]
+__all__ = ["channel_credentials", "channel_options", "compression", "error_from_rpc", "open_channel", "stub_callables"]
 
 _MiB = 1024 * 1024
 _STUBS: dict[str, Any] = {"v1": v1_grpc.ImageAnnotatorStub, "v1p4beta1": v1p4beta1_grpc.ImageAnnotatorStub}
@@ -53,6 +53,15 @@ def channel_credentials(options: ClientOptions, auth: AuthPlan) -> grpc.ChannelC
         local = grpc.local_channel_credentials(grpc.LocalConnectionType.LOCAL_TCP)
         return grpc.composite_channel_credentials(local, call_credentials)
     return grpc.composite_channel_credentials(grpc.ssl_channel_credentials(), call_credentials)
+
+
+def open_channel(channels: Any, options: ClientOptions, auth: AuthPlan) -> Any:
+    """One channel from ``grpc`` or ``grpc.aio`` (same factory signatures), insecure or secure."""
+    target = options.resolved_endpoint
+    credentials = channel_credentials(options, auth)
+    if credentials is None:
+        return channels.insecure_channel(target, options=channel_options())
+    return channels.secure_channel(target, credentials, options=channel_options())
 
 
 def stub_callables(channel: Any) -> dict[str, Any]:

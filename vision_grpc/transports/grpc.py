@@ -10,13 +10,7 @@ from google.protobuf.message import Message
 from vision_grpc._auth import AuthPlan
 from vision_grpc._methods import MethodInfo
 from vision_grpc._options import ClientOptions
-from vision_grpc.transports._grpc_common import (
-    channel_credentials,
-    channel_options,
-    compression,
-    error_from_rpc,
-    stub_callables,
-)
+from vision_grpc.transports._grpc_common import compression, error_from_rpc, open_channel, stub_callables
 from vision_grpc.transports.base import Metadata
 
 __all__ = ["GrpcTransport"]
@@ -26,12 +20,7 @@ class GrpcTransport:
     """Calls over one reused ``grpc.Channel`` (HTTP/2 multiplexes concurrent calls)."""
 
     def __init__(self, options: ClientOptions, auth: AuthPlan) -> None:
-        target = options.resolved_endpoint
-        credentials = channel_credentials(options, auth)
-        if credentials is None:
-            self._channel = grpc.insecure_channel(target, options=channel_options())
-        else:
-            self._channel = grpc.secure_channel(target, credentials, options=channel_options())
+        self._channel = open_channel(grpc, options, auth)
         self._callables: dict[str, Any] = stub_callables(self._channel)
         self._compression = compression(options)
 
