@@ -8,6 +8,7 @@ the two clients only drive the flows (``time.sleep`` vs ``await asyncio.sleep``)
 from __future__ import annotations
 
 import functools
+import importlib
 import platform
 import time
 from collections.abc import Callable
@@ -38,13 +39,13 @@ def api_client_header(transport: str, is_async: bool = False) -> str:
 
         library = f"grpc/{grpc.__version__}"
     else:
-        from importlib import metadata
-
+        # The REST transport imports its HTTP library anyway; importlib.metadata would scan site-packages.
         name = "aiohttp" if is_async else "urllib3"
         try:
-            library = f"rest/{name}-{metadata.version(name)}"
-        except metadata.PackageNotFoundError:
-            library = f"rest/{name}"
+            version = getattr(importlib.import_module(name), "__version__", "")
+        except ImportError:
+            version = ""
+        library = f"rest/{name}-{version}" if version else f"rest/{name}"
     return f"gl-python/{platform.python_version()} {library} vision-grpc/{__version__}"
 
 
