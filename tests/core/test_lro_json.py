@@ -8,8 +8,9 @@ import pytest
 from google.longrunning import operations_proto_pb2 as operations_pb2
 from google.protobuf import json_format
 
-from vision_grpc._gen.v1 import image_annotator_pb2 as v1
-from vision_grpc._gen.v1p4beta1 import image_annotator_pb2 as v1p4beta1
+# Imported for their registrations: the Any lookups of both versions' types need them.
+from vision_grpc._gen.v1 import image_annotator_pb2  # noqa: F401
+from vision_grpc._gen.v1p4beta1 import image_annotator_pb2 as _beta  # noqa: F401
 from vision_grpc._lro import operation_from_json
 
 META = "type.googleapis.com/google.cloud.vision.v1.OperationMetadata"
@@ -44,4 +45,3 @@ def test_fast_decoder_matches_json_format(data: dict[str, Any]) -> None:
     expected = operations_pb2.Operation()
     json_format.ParseDict(data, expected, ignore_unknown_fields=True)
     assert operation_from_json(data) == expected
-    assert v1 and v1p4beta1  # both versions' types are registered for the Any lookups
