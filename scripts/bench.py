@@ -84,25 +84,69 @@ class Plan:
 
 
 PLANS = {
-    "full": Plan(latency_n=200, latency_max_s=0.4, latency_rounds=(5, 9), latency_budget_s=55,
-                 throughput_total=2000, throughput_max_s=1.5, throughput_rounds=(3, 7), throughput_budget_s=20,
-                 decode_n=6, decode_max_s=1.5, decode_rounds=(3, 5), decode_budget_s=20,
-                 decode_warmup=1, fulltext_bytes=2_000_000,
-                 cold_reps=5, cold_warmup=True,
-                 cold_variants=("floor", "ours_grpc", "official_grpc", "ours_rest", "official_rest"),
-                 lag_cases=((0.3, 5), (3.0, 3), (30.0, 1)), profile_n=2000),
-    "quick": Plan(latency_n=60, latency_max_s=0.15, latency_rounds=(3, 3), latency_budget_s=6,
-                  throughput_total=640, throughput_max_s=0.5, throughput_rounds=(2, 2), throughput_budget_s=3,
-                  decode_n=2, decode_max_s=0.6, decode_rounds=(1, 1), decode_budget_s=4,
-                  decode_warmup=0, fulltext_bytes=2_000_000,
-                  cold_reps=2, cold_warmup=False, cold_variants=("floor", "ours_grpc", "official_grpc"),
-                  lag_cases=((0.3, 3), (3.0, 1)), profile_n=500),
-    "smoke": Plan(latency_n=8, latency_max_s=0.1, latency_rounds=(1, 1), latency_budget_s=1,
-                  throughput_total=128, throughput_max_s=0.3, throughput_rounds=(1, 1), throughput_budget_s=1,
-                  decode_n=1, decode_max_s=0.5, decode_rounds=(1, 1), decode_budget_s=1,
-                  decode_warmup=0, fulltext_bytes=200_000,
-                  cold_reps=1, cold_warmup=False, cold_variants=("floor", "ours_grpc", "official_grpc"),
-                  lag_cases=((0.3, 1),), profile_n=50),
+    "full": Plan(
+        latency_n=200,
+        latency_max_s=0.4,
+        latency_rounds=(5, 9),
+        latency_budget_s=55,
+        throughput_total=2000,
+        throughput_max_s=1.5,
+        throughput_rounds=(3, 7),
+        throughput_budget_s=20,
+        decode_n=6,
+        decode_max_s=1.5,
+        decode_rounds=(3, 5),
+        decode_budget_s=20,
+        decode_warmup=1,
+        fulltext_bytes=2_000_000,
+        cold_reps=5,
+        cold_warmup=True,
+        cold_variants=("floor", "ours_grpc", "official_grpc", "ours_rest", "official_rest"),
+        lag_cases=((0.3, 5), (3.0, 3), (30.0, 1)),
+        profile_n=2000,
+    ),
+    "quick": Plan(
+        latency_n=60,
+        latency_max_s=0.15,
+        latency_rounds=(3, 3),
+        latency_budget_s=6,
+        throughput_total=640,
+        throughput_max_s=0.5,
+        throughput_rounds=(2, 2),
+        throughput_budget_s=3,
+        decode_n=2,
+        decode_max_s=0.6,
+        decode_rounds=(1, 1),
+        decode_budget_s=4,
+        decode_warmup=0,
+        fulltext_bytes=2_000_000,
+        cold_reps=2,
+        cold_warmup=False,
+        cold_variants=("floor", "ours_grpc", "official_grpc"),
+        lag_cases=((0.3, 3), (3.0, 1)),
+        profile_n=500,
+    ),
+    "smoke": Plan(
+        latency_n=8,
+        latency_max_s=0.1,
+        latency_rounds=(1, 1),
+        latency_budget_s=1,
+        throughput_total=128,
+        throughput_max_s=0.3,
+        throughput_rounds=(1, 1),
+        throughput_budget_s=1,
+        decode_n=1,
+        decode_max_s=0.5,
+        decode_rounds=(1, 1),
+        decode_budget_s=1,
+        decode_warmup=0,
+        fulltext_bytes=200_000,
+        cold_reps=1,
+        cold_warmup=False,
+        cold_variants=("floor", "ours_grpc", "official_grpc"),
+        lag_cases=((0.3, 1),),
+        profile_n=50,
+    ),
 }
 
 # (group, worker family, worker mode, client, label, role); role: floor / ours / official / ref.
@@ -139,9 +183,12 @@ DECODE_SERIES = [
     ("REST", "ours", "sync", "rest", "decode", "vision_grpc.Client", "ours"),
     ("REST", "official", "sync", "rest", "decode", "official ImageAnnotatorClient", "official"),
 ]
-LAG_CLIENTS = [("ours", "grpc", "vision_grpc.Client gRPC"), ("ours", "rest", "vision_grpc.Client REST"),
-               ("official", "grpc", "official (api-core polling) gRPC"),
-               ("official", "rest", "official (api-core polling) REST")]
+LAG_CLIENTS = [
+    ("ours", "grpc", "vision_grpc.Client gRPC"),
+    ("ours", "rest", "vision_grpc.Client REST"),
+    ("official", "grpc", "official (api-core polling) gRPC"),
+    ("official", "rest", "official (api-core polling) REST"),
+]
 
 # Cold start: code run in a fresh interpreter; {grpc}, {http}, {name} are filled in. It prints one
 # JSON line: times in seconds since the snippet started, peak RSS in KiB.
@@ -154,7 +201,8 @@ _COLD_TAIL = (
 )
 COLD_VARIANTS: dict[str, tuple[str, str, str, str]] = {  # name: (label, role, imports+construct, first call)
     "floor": (
-        "floor: import grpc, protobuf, google.auth, annotations_pb2, operations_pb2; channel", "floor",
+        "floor: import grpc, protobuf, google.auth, annotations_pb2, operations_pb2; channel",
+        "floor",
         "import grpc, google.protobuf, google.auth, google.api.annotations_pb2, google.longrunning.operations_pb2\n"
         "t1 = time.perf_counter()\n"
         "channel = grpc.insecure_channel({grpc!r})\n"
@@ -162,13 +210,15 @@ COLD_VARIANTS: dict[str, tuple[str, str, str, str]] = {  # name: (label, role, i
         "get(google.longrunning.operations_pb2.GetOperationRequest(name={name!r}).SerializeToString())",
     ),
     "ours_grpc": (
-        "import vision_grpc; Client(endpoint=...)", "ours",
+        "import vision_grpc; Client(endpoint=...)",
+        "ours",
         "import vision_grpc\nfrom vision_grpc import Client\n"
         "t1 = time.perf_counter()\nclient = Client(endpoint={grpc!r})\n",
         "client.get_operation({name!r})",
     ),
     "official_grpc": (
-        "from google.cloud import vision; ImageAnnotatorClient(grpc channel)", "official",
+        "from google.cloud import vision; ImageAnnotatorClient(grpc channel)",
+        "official",
         "from google.cloud import vision\nimport grpc\n"
         "from google.cloud.vision_v1.services.image_annotator.transports import ImageAnnotatorGrpcTransport\n"
         "t1 = time.perf_counter()\n"
@@ -177,13 +227,15 @@ COLD_VARIANTS: dict[str, tuple[str, str, str, str]] = {  # name: (label, role, i
         "client.get_operation(request={{'name': {name!r}}})",
     ),
     "ours_rest": (
-        "import vision_grpc; Client(endpoint=..., transport='rest')", "ours",
+        "import vision_grpc; Client(endpoint=..., transport='rest')",
+        "ours",
         "import vision_grpc\nfrom vision_grpc import Client\nt1 = time.perf_counter()\n"
         "client = Client(endpoint={http!r}, transport='rest')\n",
         "client.get_operation({name!r})",
     ),
     "official_rest": (
-        "from google.cloud import vision; ImageAnnotatorClient(transport='rest')", "official",
+        "from google.cloud import vision; ImageAnnotatorClient(transport='rest')",
+        "official",
         "from google.cloud import vision\nfrom google.auth.credentials import AnonymousCredentials\n"
         "t1 = time.perf_counter()\n"
         "client = vision.ImageAnnotatorClient(credentials=AnonymousCredentials(), transport='rest', "
@@ -205,8 +257,15 @@ class Child:
         self.log_path = log_dir / f"{name}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in close()
         env = dict(os.environ, GRPC_VERBOSITY="ERROR", PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
-                                     cwd=ROOT, env=env, start_new_session=True)
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+        )
         self._buffer = b""
 
     def send(self, message: dict[str, Any]) -> None:
@@ -240,8 +299,10 @@ class Child:
         self.send(message)
         reply = self.recv(timeout)
         if reply.get("ok") is False:
-            raise BenchError(f"{self.name} {message.get('cmd')} {message.get('client', '')} "
-                             f"{message.get('call', '')}: {reply.get('error')}")
+            raise BenchError(
+                f"{self.name} {message.get('cmd')} {message.get('client', '')} "
+                f"{message.get('call', '')}: {reply.get('error')}"
+            )
         return reply
 
     def log_tail(self, lines: int = 6) -> str:
@@ -280,8 +341,9 @@ class Server:
     """The loopback server process and its control endpoint."""
 
     def __init__(self, log_dir: Path, fulltext_bytes: int) -> None:
-        self.child = Child("server", [PYTHON, str(SCRIPTS / "bench_server.py"),
-                                      f"--fulltext-bytes={fulltext_bytes}"], log_dir)
+        self.child = Child(
+            "server", [PYTHON, str(SCRIPTS / "bench_server.py"), f"--fulltext-bytes={fulltext_bytes}"], log_dir
+        )
         ports = self.child.recv(60)
         self.grpc_port, self.http_port = int(ports["grpc_port"]), int(ports["http_port"])
         self.grpc_target = f"127.0.0.1:{self.grpc_port}"
@@ -343,9 +405,14 @@ class Bench:
         for family in ("floor", "ours", "official"):
             for mode in ("sync", "async"):
                 self.workers[(family, mode)] = Child(
-                    f"{family}-{mode}", [PYTHON, str(SCRIPTS / "bench_worker.py"), family, mode], self.log_dir)
-        setup = {"cmd": "setup", "grpc": self.server.grpc_target, "http": self.server.http_target,
-                 "fixtures": self.server.fixtures}
+                    f"{family}-{mode}", [PYTHON, str(SCRIPTS / "bench_worker.py"), family, mode], self.log_dir
+                )
+        setup = {
+            "cmd": "setup",
+            "grpc": self.server.grpc_target,
+            "http": self.server.http_target,
+            "fixtures": self.server.fixtures,
+        }
         for worker in self.workers.values():
             worker.recv(60)  # "ready"
             worker.send(setup)
@@ -375,8 +442,14 @@ class Bench:
 
     # -- interleaved rounds ----------------------------------------------------------------------
 
-    def rounds(self, name: str, blocks: list[list[tuple[Any, dict[str, Any]]]], rounds: tuple[int, int],
-               budget_s: float, timeout_s: float) -> dict[Any, list[dict[str, Any] | None]]:
+    def rounds(
+        self,
+        name: str,
+        blocks: list[list[tuple[Any, dict[str, Any]]]],
+        rounds: tuple[int, int],
+        budget_s: float,
+        timeout_s: float,
+    ) -> dict[Any, list[dict[str, Any] | None]]:
         """Run each (key, command) once per round; blocks and their members rotate every round.
 
         Returns key -> per-round replies (None where a batch failed), each with the server's
@@ -419,82 +492,155 @@ class Bench:
         blocks = []
         for group in dict.fromkeys(s[0] for s in LATENCY_SERIES):
             for call in LATENCY_CALLS:
-                blocks.append([((group, call, family, client), {
-                    "family": family, "mode": mode, "cmd": "latency", "client": client, "call": call,
-                    "n": plan.latency_n, "max_s": plan.latency_max_s,
-                }) for g, family, mode, client, _label, _role in LATENCY_SERIES if g == group])
-        results = self.rounds("latency", blocks, plan.latency_rounds, plan.latency_budget_s,
-                              plan.latency_max_s + 90)
+                blocks.append(
+                    [
+                        (
+                            (group, call, family, client),
+                            {
+                                "family": family,
+                                "mode": mode,
+                                "cmd": "latency",
+                                "client": client,
+                                "call": call,
+                                "n": plan.latency_n,
+                                "max_s": plan.latency_max_s,
+                            },
+                        )
+                        for g, family, mode, client, _label, _role in LATENCY_SERIES
+                        if g == group
+                    ]
+                )
+        results = self.rounds("latency", blocks, plan.latency_rounds, plan.latency_budget_s, plan.latency_max_s + 90)
         rows = []
         for group, family, _mode, client, label, role in LATENCY_SERIES:
             for call in LATENCY_CALLS:
                 per_round = results[(group, call, family, client)]
-                floor_key = next(((group, call, f, c) for g, f, _m, c, _l, ro in LATENCY_SERIES
-                                  if g == group and ro == "floor"), None)
-                official_key = next(((group, call, f, c) for g, f, _m, c, _l, ro in LATENCY_SERIES
-                                     if g == group and ro == "official"), None)
-                rows.append(_latency_row(group, call, family, client, label, role, per_round,
-                                         results.get(floor_key) if floor_key else None,
-                                         results.get(official_key) if official_key else None))
+                floor_key = next(
+                    ((group, call, f, c) for g, f, _m, c, _l, ro in LATENCY_SERIES if g == group and ro == "floor"),
+                    None,
+                )
+                official_key = next(
+                    ((group, call, f, c) for g, f, _m, c, _l, ro in LATENCY_SERIES if g == group and ro == "official"),
+                    None,
+                )
+                rows.append(
+                    _latency_row(
+                        group,
+                        call,
+                        family,
+                        client,
+                        label,
+                        role,
+                        per_round,
+                        results.get(floor_key) if floor_key else None,
+                        results.get(official_key) if official_key else None,
+                    )
+                )
         return rows
 
     def throughput(self) -> list[dict[str, Any]]:
         plan = self.plan
         blocks = []
         for group in dict.fromkeys(s[0] for s in THROUGHPUT_SERIES):
-            blocks.append([((group, family, client), {
-                "family": family, "mode": mode, "cmd": "throughput", "client": client, "call": "get",
-                "total": plan.throughput_total, "concurrency": 64, "max_s": plan.throughput_max_s,
-            }) for g, family, mode, client, _label, _role in THROUGHPUT_SERIES if g == group])
-        results = self.rounds("throughput", blocks, plan.throughput_rounds, plan.throughput_budget_s,
-                              plan.throughput_max_s + 90)
+            blocks.append(
+                [
+                    (
+                        (group, family, client),
+                        {
+                            "family": family,
+                            "mode": mode,
+                            "cmd": "throughput",
+                            "client": client,
+                            "call": "get",
+                            "total": plan.throughput_total,
+                            "concurrency": 64,
+                            "max_s": plan.throughput_max_s,
+                        },
+                    )
+                    for g, family, mode, client, _label, _role in THROUGHPUT_SERIES
+                    if g == group
+                ]
+            )
+        results = self.rounds(
+            "throughput", blocks, plan.throughput_rounds, plan.throughput_budget_s, plan.throughput_max_s + 90
+        )
 
         def rates(key: Any) -> list[float | None]:
             return [None if r is None or not r["calls"] else r["calls"] / r["wall_s"] for r in results.get(key, [])]
 
         def cpu(key: Any) -> list[float | None]:
-            return [None if r is None or not r["calls"] else r["cpu_s"] * 1e6 / r["calls"]
-                    for r in results.get(key, [])]
+            return [
+                None if r is None or not r["calls"] else r["cpu_s"] * 1e6 / r["calls"] for r in results.get(key, [])
+            ]
 
         rows = []
         for group, family, _mode, client, label, role in THROUGHPUT_SERIES:
             key = (group, family, client)
             floor = next(((g, f, c) for g, f, _m, c, _l, ro in THROUGHPUT_SERIES if g == group and ro == "floor"))
-            official = next(((g, f, c) for g, f, _m, c, _l, ro in THROUGHPUT_SERIES
-                             if g == group and ro == "official"), None)
+            official = next(
+                ((g, f, c) for g, f, _m, c, _l, ro in THROUGHPUT_SERIES if g == group and ro == "official"), None
+            )
             mine = rates(key)
-            busy = [r["server"]["cpu_s"] / r["server"]["wall_s"] for r in results[key]
-                    if r is not None and r["server"]["wall_s"] > 0]
-            rows.append({
-                "group": group, "family": family, "client": client, "label": label, "role": role,
-                "calls_per_s": report.median([x for x in mine if x is not None]),
-                "per_round": mine, "server_busy": report.median(busy),
-                "client_cpu_us": report.median([c for c in cpu(key) if c is not None]),
-                "cpu_vs_floor": None if role == "floor" else report.round_ratio(cpu(key), cpu(floor)),
-                "vs_floor": None if role == "floor" else report.round_ratio(mine, rates(floor)),
-                "vs_official": (None if role == "official" or official is None
-                                else report.round_ratio(mine, rates(official))),
-                "rounds": sum(x is not None for x in mine),
-            })
+            busy = [
+                r["server"]["cpu_s"] / r["server"]["wall_s"]
+                for r in results[key]
+                if r is not None and r["server"]["wall_s"] > 0
+            ]
+            rows.append(
+                {
+                    "group": group,
+                    "family": family,
+                    "client": client,
+                    "label": label,
+                    "role": role,
+                    "calls_per_s": report.median([x for x in mine if x is not None]),
+                    "per_round": mine,
+                    "server_busy": report.median(busy),
+                    "client_cpu_us": report.median([c for c in cpu(key) if c is not None]),
+                    "cpu_vs_floor": None if role == "floor" else report.round_ratio(cpu(key), cpu(floor)),
+                    "vs_floor": None if role == "floor" else report.round_ratio(mine, rates(floor)),
+                    "vs_official": (
+                        None if role == "official" or official is None else report.round_ratio(mine, rates(official))
+                    ),
+                    "rounds": sum(x is not None for x in mine),
+                }
+            )
         return rows
 
     def decode(self) -> list[dict[str, Any]]:
         plan = self.plan
         blocks = []
         for group in dict.fromkeys(s[0] for s in DECODE_SERIES):
-            blocks.append([((group, family, client, call), {
-                "family": family, "mode": mode, "cmd": "latency", "client": client, "call": call,
-                "n": plan.decode_n, "max_s": plan.decode_max_s, "warmup": plan.decode_warmup,
-            }) for g, family, mode, client, call, _label, _role in DECODE_SERIES if g == group])
+            blocks.append(
+                [
+                    (
+                        (group, family, client, call),
+                        {
+                            "family": family,
+                            "mode": mode,
+                            "cmd": "latency",
+                            "client": client,
+                            "call": call,
+                            "n": plan.decode_n,
+                            "max_s": plan.decode_max_s,
+                            "warmup": plan.decode_warmup,
+                        },
+                    )
+                    for g, family, mode, client, call, _label, _role in DECODE_SERIES
+                    if g == group
+                ]
+            )
         results = self.rounds("decode", blocks, plan.decode_rounds, plan.decode_budget_s, plan.decode_max_s + 120)
         rows = []
         for group, family, _mode, client, call, label, role in DECODE_SERIES:
             key = (group, family, client, call)
             floor = next((g, f, c, ca) for g, f, _m, c, ca, _l, ro in DECODE_SERIES if g == group and ro == "floor")
-            official = next((g, f, c, ca) for g, f, _m, c, ca, _l, ro in DECODE_SERIES
-                            if g == group and ro == "official")
-            row = _latency_row(group, call, family, client, label, role, results[key], results[floor],
-                               results[official])
+            official = next(
+                (g, f, c, ca) for g, f, _m, c, ca, _l, ro in DECODE_SERIES if g == group and ro == "official"
+            )
+            row = _latency_row(
+                group, call, family, client, label, role, results[key], results[floor], results[official]
+            )
             row["median_ms"] = row.pop("median_us") / 1e3
             row["p99_ms"] = row.pop("p99_us") / 1e3
             row["server_ms"] = row.pop("server_us") / 1e3
@@ -509,8 +655,9 @@ class Bench:
         reps = max(r for _, r in self.plan.lag_cases)
         max_s = longest * 2.2 + 25 + reps * 8  # official polling overshoots; bounded anyway
         for family in ("ours", "official"):
-            self.workers[(family, "sync")].send({"cmd": "lag", "clients": ["grpc", "rest"], "cases": cases,
-                                                 "max_s": max_s})
+            self.workers[(family, "sync")].send(
+                {"cmd": "lag", "clients": ["grpc", "rest"], "cases": cases, "max_s": max_s}
+            )
         self.say(f"lag cases {self.plan.lag_cases} running in the background")
         return max_s
 
@@ -535,18 +682,31 @@ class Bench:
                 mine = [r for r in records if r["family"] == family and r["client"] == client and r["T"] == lag_t]
                 lags = [r["lag_s"] * 1e3 for r in mine]
                 counts = [polls.get(r["name"], {}).get("get", 0) for r in mine]
-                rows.append({
-                    "family": family, "client": client, "label": label, "role": family, "T": lag_t,
-                    "reps": len(mine), "lag_ms": lags, "lag_median_ms": report.median(lags),
-                    "lag_max_ms": max(lags) if lags else float("nan"), "polls": counts,
-                    "polls_median": report.median(counts), "limit_ms": max(50.0, 0.05 * lag_t * 1e3),
-                })
+                rows.append(
+                    {
+                        "family": family,
+                        "client": client,
+                        "label": label,
+                        "role": family,
+                        "T": lag_t,
+                        "reps": len(mine),
+                        "lag_ms": lags,
+                        "lag_median_ms": report.median(lags),
+                        "lag_max_ms": max(lags) if lags else float("nan"),
+                        "polls": counts,
+                        "polls_median": report.median(counts),
+                        "limit_ms": max(50.0, 0.05 * lag_t * 1e3),
+                    }
+                )
         return rows
 
     def cold(self) -> list[dict[str, Any]]:
         assert self.server is not None
-        fill = {"grpc": self.server.grpc_target, "http": self.server.http_target,
-                "name": self.server.fixtures["operation_name"]}
+        fill = {
+            "grpc": self.server.grpc_target,
+            "http": self.server.http_target,
+            "name": self.server.fixtures["operation_name"],
+        }
         variants = list(self.plan.cold_variants)
         runs: dict[str, list[dict[str, Any] | None]] = {v: [] for v in variants}
         reps = self.plan.cold_reps + (1 if self.plan.cold_warmup else 0)
@@ -558,8 +718,14 @@ class Bench:
                 code = _COLD_HEAD + body.format(**fill) + _COLD_TAIL.format(call=call.format(**fill))
                 started = time.perf_counter()
                 try:
-                    done = subprocess.run([PYTHON, "-c", code], capture_output=True, timeout=90, cwd=ROOT,
-                                          env=dict(os.environ, GRPC_VERBOSITY="ERROR"), start_new_session=True)
+                    done = subprocess.run(
+                        [PYTHON, "-c", code],
+                        capture_output=True,
+                        timeout=90,
+                        cwd=ROOT,
+                        env=dict(os.environ, GRPC_VERBOSITY="ERROR"),
+                        start_new_session=True,
+                    )
                     wall = time.perf_counter() - started
                     if done.returncode != 0:
                         raise BenchError(done.stderr.decode(errors="replace").strip().splitlines()[-1:])
@@ -583,22 +749,31 @@ class Bench:
                 return None if r is None else float(r["rss_kb"])
 
             other = _COLD_PAIRS.get(variant)
-            rows.append({
-                "variant": variant, "label": label, "role": role, "reps": len(ok),
-                "import_ms": report.median([r["import"] * 1e3 for r in ok]),
-                "construct_ms": report.median([r["construct"] * 1e3 for r in ok]),
-                "import_construct_ms": report.median([(r["import"] + r["construct"]) * 1e3 for r in ok]),
-                "first_call_ms": report.median([r["first_call"] * 1e3 for r in ok]),
-                "rss_mb": report.median([r["rss_kb"] / 1024 for r in ok]),
-                "rss_first_call_mb": report.median([r["rss_call_kb"] / 1024 for r in ok]),
-                "process_ms": report.median([r["process_s"] * 1e3 for r in ok]),
-                "vs_official_time": (report.round_ratio([total(r) for r in runs[variant]],
-                                                        [total(r) for r in runs[other]])
-                                     if other in runs else None),
-                "vs_official_rss": (report.round_ratio([rss(r) for r in runs[variant]],
-                                                       [rss(r) for r in runs[other]])
-                                    if other in runs else None),
-            })
+            rows.append(
+                {
+                    "variant": variant,
+                    "label": label,
+                    "role": role,
+                    "reps": len(ok),
+                    "import_ms": report.median([r["import"] * 1e3 for r in ok]),
+                    "construct_ms": report.median([r["construct"] * 1e3 for r in ok]),
+                    "import_construct_ms": report.median([(r["import"] + r["construct"]) * 1e3 for r in ok]),
+                    "first_call_ms": report.median([r["first_call"] * 1e3 for r in ok]),
+                    "rss_mb": report.median([r["rss_kb"] / 1024 for r in ok]),
+                    "rss_first_call_mb": report.median([r["rss_call_kb"] / 1024 for r in ok]),
+                    "process_ms": report.median([r["process_s"] * 1e3 for r in ok]),
+                    "vs_official_time": (
+                        report.round_ratio([total(r) for r in runs[variant]], [total(r) for r in runs[other]])
+                        if other in runs
+                        else None
+                    ),
+                    "vs_official_rss": (
+                        report.round_ratio([rss(r) for r in runs[variant]], [rss(r) for r in runs[other]])
+                        if other in runs
+                        else None
+                    ),
+                }
+            )
         return rows
 
     def profile(self) -> dict[str, Any]:
@@ -607,8 +782,9 @@ class Bench:
         for client, call in (("grpc", "get"), ("rest", "submit")):
             self.say(f"profiling ours sync {client} {call}")
             try:
-                out[f"{client} {call}"] = worker.request({"cmd": "profile", "client": client, "call": call,
-                                                         "n": self.plan.profile_n, "top": 35}, 300)
+                out[f"{client} {call}"] = worker.request(
+                    {"cmd": "profile", "client": client, "call": call, "n": self.plan.profile_n, "top": 35}, 300
+                )
             except BenchError as exc:
                 self.errors.append(f"profile {client} {call}: {exc}")
         return out
@@ -631,24 +807,44 @@ def _round_cpu(replies: list[dict[str, Any] | None] | None) -> list[float | None
     return [None if r is None or not r["ns"] else r["cpu_s"] * 1e6 / len(r["ns"]) for r in replies]
 
 
-def _latency_row(group: str, call: str, family: str, client: str, label: str, role: str,
-                 replies: list[dict[str, Any] | None], floor: list[dict[str, Any] | None] | None,
-                 official: list[dict[str, Any] | None] | None) -> dict[str, Any]:
+def _latency_row(
+    group: str,
+    call: str,
+    family: str,
+    client: str,
+    label: str,
+    role: str,
+    replies: list[dict[str, Any] | None],
+    floor: list[dict[str, Any] | None] | None,
+    official: list[dict[str, Any] | None] | None,
+) -> dict[str, Any]:
     samples = [x for r in replies for x in _samples_us(r)]
-    server = [r["server"]["cpu_s"] * 1e6 / r["server"]["requests"] for r in replies
-              if r is not None and r["server"]["requests"]]
+    server = [
+        r["server"]["cpu_s"] * 1e6 / r["server"]["requests"]
+        for r in replies
+        if r is not None and r["server"]["requests"]
+    ]
     mine = _round_medians(replies)
     cpu = _round_cpu(replies)
     return {
-        "group": group, "call": call, "family": family, "client": client, "label": label, "role": role,
-        "median_us": report.median(samples), "p99_us": report.p99(samples), "n": len(samples),
-        "rounds": sum(m is not None for m in mine), "round_medians_us": mine,
+        "group": group,
+        "call": call,
+        "family": family,
+        "client": client,
+        "label": label,
+        "role": role,
+        "median_us": report.median(samples),
+        "p99_us": report.p99(samples),
+        "n": len(samples),
+        "rounds": sum(m is not None for m in mine),
+        "round_medians_us": mine,
         "server_us": report.median(server),
         "client_cpu_us": report.median([c for c in cpu if c is not None]),
         "cpu_vs_floor": None if role == "floor" or floor is None else report.round_ratio(cpu, _round_cpu(floor)),
         "vs_floor": None if role == "floor" or floor is None else report.round_ratio(mine, _round_medians(floor)),
-        "vs_official": (None if role == "official" or official is None
-                        else report.round_ratio(mine, _round_medians(official))),
+        "vs_official": (
+            None if role == "official" or official is None else report.round_ratio(mine, _round_medians(official))
+        ),
     }
 
 
@@ -659,8 +855,9 @@ def targets(result: dict[str, Any]) -> list[report.Target]:
     nan = float("nan")
 
     def latency(group: str, call: str, role: str, key: str) -> float:
-        row = next((r for r in result["latency"] if r["group"] == group and r["call"] == call and r["role"] == role),
-                   None)
+        row = next(
+            (r for r in result["latency"] if r["group"] == group and r["call"] == call and r["role"] == role), None
+        )
         value = None if row is None else row[key]
         return nan if value is None else float(value)
 
@@ -672,40 +869,93 @@ def targets(result: dict[str, Any]) -> list[report.Target]:
 
     out = []
     for call in LATENCY_CALLS:
-        out.append(report.Target(f"sync gRPC {call} vs bare grpcio", latency("gRPC sync", call, "ours", "vs_floor"),
-                                 1.10, "<=", detail=detail("gRPC sync", call, "floor")))
+        out.append(
+            report.Target(
+                f"sync gRPC {call} vs bare grpcio",
+                latency("gRPC sync", call, "ours", "vs_floor"),
+                1.10,
+                "<=",
+                detail=detail("gRPC sync", call, "floor"),
+            )
+        )
     for call in LATENCY_CALLS:
-        out.append(report.Target(f"sync REST {call} vs bare urllib3", latency("REST sync", call, "ours", "vs_floor"),
-                                 1.3, "<=", detail=detail("REST sync", call, "floor")))
-        out.append(report.Target(f"sync REST {call} vs official REST",
-                                 latency("REST sync", call, "ours", "vs_official"), 0.4, "<=",
-                                 detail=detail("REST sync", call, "official")))
+        out.append(
+            report.Target(
+                f"sync REST {call} vs bare urllib3",
+                latency("REST sync", call, "ours", "vs_floor"),
+                1.3,
+                "<=",
+                detail=detail("REST sync", call, "floor"),
+            )
+        )
+        out.append(
+            report.Target(
+                f"sync REST {call} vs official REST",
+                latency("REST sync", call, "ours", "vs_official"),
+                0.4,
+                "<=",
+                detail=detail("REST sync", call, "official"),
+            )
+        )
     ours_tput = next((r for r in result["throughput"] if r["group"] == "gRPC asyncio" and r["role"] == "ours"), None)
-    tput_detail = "" if ours_tput is None else (
-        f"{report.fmt(ours_tput['calls_per_s'], 0)} calls/s; client CPU/call "
-        f"{report.fmt_ratio(ours_tput['cpu_vs_floor'])} floor; "
-        f"server busy {report.fmt(ours_tput['server_busy'] * 100, 0)}%"
-        + (" (server-bound: calls/s ratios compress toward 1)" if ours_tput["server_busy"] > 0.8 else ""))
-    out.append(report.Target("asyncio throughput (64 in flight) vs bare grpc.aio",
-                             nan if ours_tput is None or ours_tput["vs_floor"] is None else ours_tput["vs_floor"],
-                             0.9, ">=", detail=tput_detail))
-    out.append(report.Target("asyncio throughput vs official async (ahead)",
-                             nan if ours_tput is None or ours_tput["vs_official"] is None else ours_tput["vs_official"],
-                             1.0, ">="))
+    tput_detail = (
+        ""
+        if ours_tput is None
+        else (
+            f"{report.fmt(ours_tput['calls_per_s'], 0)} calls/s; client CPU/call "
+            f"{report.fmt_ratio(ours_tput['cpu_vs_floor'])} floor; "
+            f"server busy {report.fmt(ours_tput['server_busy'] * 100, 0)}%"
+            + (" (server-bound: calls/s ratios compress toward 1)" if ours_tput["server_busy"] > 0.8 else "")
+        )
+    )
+    out.append(
+        report.Target(
+            "asyncio throughput (64 in flight) vs bare grpc.aio",
+            nan if ours_tput is None or ours_tput["vs_floor"] is None else ours_tput["vs_floor"],
+            0.9,
+            ">=",
+            detail=tput_detail,
+        )
+    )
+    out.append(
+        report.Target(
+            "asyncio throughput vs official async (ahead)",
+            nan if ours_tput is None or ours_tput["vs_official"] is None else ours_tput["vs_official"],
+            1.0,
+            ">=",
+        )
+    )
     cold = next((r for r in result["cold"] if r["variant"] == "ours_grpc"), None)
-    out.append(report.Target("import + first client time vs official",
-                             nan if cold is None or cold["vs_official_time"] is None else cold["vs_official_time"],
-                             0.4, "<=", detail="" if cold is None else
-                             f"{report.fmt(cold['import_construct_ms'], 0)} ms (gRPC)"))
-    out.append(report.Target("peak RSS after first client vs official",
-                             nan if cold is None or cold["vs_official_rss"] is None else cold["vs_official_rss"],
-                             0.6, "<=", detail="" if cold is None else f"{report.fmt(cold['rss_mb'], 1)} MB (gRPC)"))
+    out.append(
+        report.Target(
+            "import + first client time vs official",
+            nan if cold is None or cold["vs_official_time"] is None else cold["vs_official_time"],
+            0.4,
+            "<=",
+            detail="" if cold is None else f"{report.fmt(cold['import_construct_ms'], 0)} ms (gRPC)",
+        )
+    )
+    out.append(
+        report.Target(
+            "peak RSS after first client vs official",
+            nan if cold is None or cold["vs_official_rss"] is None else cold["vs_official_rss"],
+            0.6,
+            "<=",
+            detail="" if cold is None else f"{report.fmt(cold['rss_mb'], 1)} MB (gRPC)",
+        )
+    )
     for row in result["lag"]:
         if row["role"] == "ours":
-            out.append(report.Target(f"notice lag, {row['label']}, T={row['T']:g} s (worst of {row['reps']})",
-                                     row["lag_max_ms"], row["limit_ms"], "<=", " ms",
-                                     f"median {report.fmt(row['lag_median_ms'], 0)} ms, "
-                                     f"{report.fmt(row['polls_median'], 0)} polls"))
+            out.append(
+                report.Target(
+                    f"notice lag, {row['label']}, T={row['T']:g} s (worst of {row['reps']})",
+                    row["lag_max_ms"],
+                    row["limit_ms"],
+                    "<=",
+                    " ms",
+                    f"median {report.fmt(row['lag_median_ms'], 0)} ms, {report.fmt(row['polls_median'], 0)} polls",
+                )
+            )
     return out
 
 
@@ -719,15 +969,28 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     versions = {}
-    for dist in ("grpcio", "protobuf", "urllib3", "aiohttp", "requests", "google-cloud-vision", "google-api-core",
-                 "vision-grpc"):
+    for dist in (
+        "grpcio",
+        "protobuf",
+        "urllib3",
+        "aiohttp",
+        "requests",
+        "google-cloud-vision",
+        "google-api-core",
+        "vision-grpc",
+    ):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             versions[dist] = "absent"
-    return {"cores": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
-            "platform": platform.platform(), "versions": versions,
-            "load_before": " ".join(f"{x:.1f}" for x in os.getloadavg())}
+    return {
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": versions,
+        "load_before": " ".join(f"{x:.1f}" for x in os.getloadavg()),
+    }
 
 
 def _clean(value: Any) -> Any:
@@ -750,16 +1013,31 @@ PHASES = ("latency", "throughput", "decode", "cold", "lag")
 def run(mode: str, *, progress: bool, profile: bool, phases: tuple[str, ...] = PHASES) -> dict[str, Any]:
     plan = PLANS[mode]
     started = time.monotonic()
-    result: dict[str, Any] = {"schema": 1, "mode": mode, "date": dt.datetime.now().astimezone().isoformat(
-        timespec="seconds"), "machine": machine(), "latency": [], "throughput": [], "decode": [], "cold": [],
-        "lag": [], "server": {}, "targets": [], "errors": [], "phases": list(phases)}
+    result: dict[str, Any] = {
+        "schema": 1,
+        "mode": mode,
+        "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "machine": machine(),
+        "latency": [],
+        "throughput": [],
+        "decode": [],
+        "cold": [],
+        "lag": [],
+        "server": {},
+        "targets": [],
+        "errors": [],
+        "phases": list(phases),
+    }
     log_dir = Path(tempfile.mkdtemp(prefix="vision-bench-"))
     bench = Bench(plan, mode, log_dir, progress)
     try:
         bench.start()
         assert bench.server is not None
-        result["server"] = {"grpc": bench.server.grpc_target, "http": bench.server.http_target,
-                            "sizes": bench.server.fixtures["sizes"]}
+        result["server"] = {
+            "grpc": bench.server.grpc_target,
+            "http": bench.server.http_target,
+            "sizes": bench.server.fixtures["sizes"],
+        }
         if "latency" in phases:
             result["latency"] = bench.latency()
         if "throughput" in phases:
@@ -791,17 +1069,25 @@ def run(mode: str, *, progress: bool, profile: bool, phases: tuple[str, ...] = P
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="fewer rounds and calls, no 30 s lag case (< 30 s)")
     size.add_argument("--smoke", action="store_true", help="a few calls per figure (< 15 s), for the tests")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--readme", action="store_true", help="rewrite the bench section of README.md")
-    parser.add_argument("--profile", action="store_true",
-                        help="also cProfile our sync gRPC get_operation and REST submit, and print the top entries")
-    parser.add_argument("--only", metavar="PHASES", default=",".join(PHASES),
-                        help=f"comma-separated subset of {','.join(PHASES)} (default: all)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also cProfile our sync gRPC get_operation and REST submit, and print the top entries",
+    )
+    parser.add_argument(
+        "--only",
+        metavar="PHASES",
+        default=",".join(PHASES),
+        help=f"comma-separated subset of {','.join(PHASES)} (default: all)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     args = parser.parse_args(argv)
     phases = tuple(p.strip() for p in args.only.split(",") if p.strip())
@@ -822,8 +1108,10 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if args.profile:
         for name, data in result.get("profile", {}).items():
-            print(f"\n## cProfile: ours sync {name}, {data['n']} calls, {data['wall_s'] / data['n'] * 1e6:.0f} "
-                  "µs/call under the profiler\n\nself time by package/module (s):")
+            print(
+                f"\n## cProfile: ours sync {name}, {data['n']} calls, {data['wall_s'] / data['n'] * 1e6:.0f} "
+                "µs/call under the profiler\n\nself time by package/module (s):"
+            )
             for key, seconds in list(data["by_package"].items())[:15]:
                 print(f"  {seconds:8.3f}  {key}")
             print(data["text"])
@@ -834,8 +1122,10 @@ def main(argv: list[str] | None = None) -> int:
         if report.update_readme(readme, text):
             print(f"README.md: bench section updated ({mode} mode)", file=sys.stderr)
         else:
-            print(f"warning: README.md has no {report.README_START} ... {report.README_END} markers; "
-                  "not updated", file=sys.stderr)
+            print(
+                f"warning: README.md has no {report.README_START} ... {report.README_END} markers; not updated",
+                file=sys.stderr,
+            )
     if result["errors"]:
         print(f"\n{len(result['errors'])} error(s); child logs in {result['logs']}", file=sys.stderr)
         return 1

@@ -70,14 +70,21 @@ def _timestamp(ns: int) -> timestamp_pb2.Timestamp:
 
 def _operation(name: str, *, created_ns: int, done: bool) -> operations_pb2.Operation:
     state = types.OperationMetadata.State.DONE if done else types.OperationMetadata.State.RUNNING
-    meta = types.OperationMetadata(state=state, create_time=_timestamp(created_ns),
-                                   update_time=_timestamp(time.time_ns()))
+    meta = types.OperationMetadata(
+        state=state, create_time=_timestamp(created_ns), update_time=_timestamp(time.time_ns())
+    )
     operation = operations_pb2.Operation(name=name, done=done)
     operation.metadata.Pack(meta)
     if done:
-        response = types.AsyncBatchAnnotateFilesResponse(responses=[types.AsyncAnnotateFileResponse(
-            output_config=types.OutputConfig(gcs_destination=types.GcsDestination(uri="gs://bench-out/ocr/doc/"),
-                                             batch_size=20))])
+        response = types.AsyncBatchAnnotateFilesResponse(
+            responses=[
+                types.AsyncAnnotateFileResponse(
+                    output_config=types.OutputConfig(
+                        gcs_destination=types.GcsDestination(uri="gs://bench-out/ocr/doc/"), batch_size=20
+                    )
+                )
+            ]
+        )
         packed = any_pb2.Any()
         packed.Pack(response)
         operation.response.CopyFrom(packed)
@@ -155,17 +162,22 @@ class Fixtures:
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {k: base64.b64encode(v).decode() for k, v in self.requests.items()}
         out["operation_name"] = OPERATION_NAME
-        out["sizes"] = {"operation_pb": len(self.operation_pb), "operation_json": len(self.operation_json),
-                        "fulltext_pb": len(self.fulltext_pb), "fulltext_json": len(self.fulltext_json),
-                        "submit_pb": len(self.requests["submit_pb"]),
-                        "submit_json": len(self.requests["submit_json"])}
+        out["sizes"] = {
+            "operation_pb": len(self.operation_pb),
+            "operation_json": len(self.operation_json),
+            "fulltext_pb": len(self.fulltext_pb),
+            "fulltext_json": len(self.fulltext_json),
+            "submit_pb": len(self.requests["submit_pb"]),
+            "submit_json": len(self.requests["submit_json"]),
+        }
         return out
 
 
 def submit_request(output_uri: str = "gs://bench-out/ocr/doc/") -> Any:
     """The realistic 1-file submit every client sends (ours builds the same with the builder)."""
-    return types.async_files_request("gs://bench-in/doc.pdf", output_uri=output_uri,
-                                     features=["DOCUMENT_TEXT_DETECTION"], batch_size=20)
+    return types.async_files_request(
+        "gs://bench-in/doc.pdf", output_uri=output_uri, features=["DOCUMENT_TEXT_DETECTION"], batch_size=20
+    )
 
 
 def fulltext_request() -> Any:
@@ -202,8 +214,12 @@ class State:
     def stats(self) -> dict[str, Any]:
         with self.lock:
             requests = dict(self.requests)
-        return {"cpu_s": time.process_time() - self.cpu0, "wall_s": time.perf_counter() - self.wall0,
-                "requests": requests, "pid": os.getpid()}
+        return {
+            "cpu_s": time.process_time() - self.cpu0,
+            "wall_s": time.perf_counter() - self.wall0,
+            "requests": requests,
+            "pid": os.getpid(),
+        }
 
     # -- answers shared by both protocols ------------------------------------------------------
 
@@ -212,7 +228,7 @@ class State:
         if at < 0:
             return self.fixtures.operation_json if as_json else self.fixtures.operation_pb
         start = at + len(_LAG_MARK)
-        lag = float(body[start:body.index(b"/", start)].decode())
+        lag = float(body[start : body.index(b"/", start)].decode())
         now = time.time_ns()
         name = f"{_LAG_PREFIX}{now + int(lag * 1e9)}-{next(self.seq)}"
         with self.lock:
@@ -226,7 +242,7 @@ class State:
         with self.lock:
             record = self.polls.setdefault(name, {"get": 0, "wait": 0, "created_ns": 0})
             record["get"] += 1
-        done_at = int(name[len(_LAG_PREFIX):].split("-")[0])
+        done_at = int(name[len(_LAG_PREFIX) :].split("-")[0])
         operation = _operation(name, created_ns=record["created_ns"] or done_at, done=time.time_ns() >= done_at)
         return _json(operation) if as_json else operation.SerializeToString()
 
@@ -259,16 +275,23 @@ def _grpc_handlers(state: State) -> list[grpc.GenericRpcHandler]:
         context.abort(grpc.StatusCode.UNIMPLEMENTED, "WaitOperation is not implemented here")
         raise AssertionError("unreachable")  # abort raises
 
-    annotator = grpc.method_handlers_generic_handler("google.cloud.vision.v1.ImageAnnotator", {
-        "AsyncBatchAnnotateFiles": counted("grpc AsyncBatchAnnotateFiles", lambda b: state.submit(b, False)),
-        "AsyncBatchAnnotateImages": counted("grpc AsyncBatchAnnotateImages", lambda b: state.submit(b, False)),
-        "BatchAnnotateImages": counted("grpc BatchAnnotateImages", lambda b: state.annotate(b, False)),
-    })
-    operations = grpc.method_handlers_generic_handler("google.longrunning.Operations", {
-        "GetOperation": counted("grpc GetOperation", get_operation),
-        "WaitOperation": grpc.unary_unary_rpc_method_handler(wait_operation, request_deserializer=None,
-                                                             response_serializer=None),
-    })
+    annotator = grpc.method_handlers_generic_handler(
+        "google.cloud.vision.v1.ImageAnnotator",
+        {
+            "AsyncBatchAnnotateFiles": counted("grpc AsyncBatchAnnotateFiles", lambda b: state.submit(b, False)),
+            "AsyncBatchAnnotateImages": counted("grpc AsyncBatchAnnotateImages", lambda b: state.submit(b, False)),
+            "BatchAnnotateImages": counted("grpc BatchAnnotateImages", lambda b: state.annotate(b, False)),
+        },
+    )
+    operations = grpc.method_handlers_generic_handler(
+        "google.longrunning.Operations",
+        {
+            "GetOperation": counted("grpc GetOperation", get_operation),
+            "WaitOperation": grpc.unary_unary_rpc_method_handler(
+                wait_operation, request_deserializer=None, response_serializer=None
+            ),
+        },
+    )
     return [annotator, operations]
 
 
@@ -310,15 +333,21 @@ class HttpProtocol(asyncio.Protocol):
                     close = True
             if len(self.buffer) < end + 4 + length:
                 return
-            body = bytes(self.buffer[end + 4:end + 4 + length])
-            del self.buffer[:end + 4 + length]
+            body = bytes(self.buffer[end + 4 : end + 4 + length])
+            del self.buffer[: end + 4 + length]
             method, target, _ = head[0].split(" ", 2)
             status, payload = self.route(method, target, body)
             assert self.transport is not None
             self.transport.write(
                 b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n%s"
-                % (status, _REASONS.get(status, "OK").encode(), len(payload),
-                   b"Connection: close\r\n" if close else b"", payload))
+                % (
+                    status,
+                    _REASONS.get(status, "OK").encode(),
+                    len(payload),
+                    b"Connection: close\r\n" if close else b"",
+                    payload,
+                )
+            )
             if close:
                 self.transport.close()
                 return
@@ -339,7 +368,7 @@ class HttpProtocol(asyncio.Protocol):
             return 200, state.annotate(body, True)
         if method == "GET" and "/operations/" in path:
             state.count("http GET operations")
-            name = path[path.index("operations/"):]
+            name = path[path.index("operations/") :]
             return 200, state.get(name, True)
         state.count("http 404")
         return 404, b'{"error":{"code":404,"message":"no such route","status":"NOT_FOUND"}}'
@@ -365,9 +394,10 @@ async def serve(stop: asyncio.Event, fulltext_bytes: int) -> None:
     state = State(Fixtures(fulltext_bytes))
     # grpcio's thread-pool server: less CPU per call than grpc.aio's and more throughput at 64
     # calls in flight, so the server stays further from being the bottleneck.
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="bench-grpc"),
-                         options=[("grpc.max_send_message_length", 64 << 20),
-                                  ("grpc.max_receive_message_length", 64 << 20)])
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="bench-grpc"),
+        options=[("grpc.max_send_message_length", 64 << 20), ("grpc.max_receive_message_length", 64 << 20)],
+    )
     server.add_generic_rpc_handlers(_grpc_handlers(state))
     grpc_port = server.add_insecure_port("127.0.0.1:0")
     server.start()
@@ -385,8 +415,9 @@ async def serve(stop: asyncio.Event, fulltext_bytes: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="the benchmark's loopback server")
-    parser.add_argument("--fulltext-bytes", type=int, default=2_000_000,
-                        help="approximate protobuf size of the full-text response")
+    parser.add_argument(
+        "--fulltext-bytes", type=int, default=2_000_000, help="approximate protobuf size of the full-text response"
+    )
     fulltext_bytes = parser.parse_args().fulltext_bytes
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()

@@ -60,8 +60,9 @@ class Context:
         self.http: str = command["http"]
         fixtures = command["fixtures"]
         self.operation_name: str = fixtures["operation_name"]
-        self.raw: dict[str, bytes] = {k: base64.b64decode(v) for k, v in fixtures.items()
-                                      if k.endswith("_pb") or k.endswith("_json")}
+        self.raw: dict[str, bytes] = {
+            k: base64.b64decode(v) for k, v in fixtures.items() if k.endswith("_pb") or k.endswith("_json")
+        }
 
     @property
     def get_url(self) -> str:
@@ -80,8 +81,9 @@ def _our_requests(lag: float | None = None) -> tuple[Any, Any]:
     from vision_grpc import types
 
     output = "gs://bench-out/ocr/doc/" if lag is None else f"gs://bench-out/lag/{lag}/"
-    submit = types.async_files_request("gs://bench-in/doc.pdf", output_uri=output,
-                                       features=["DOCUMENT_TEXT_DETECTION"], batch_size=20)
+    submit = types.async_files_request(
+        "gs://bench-in/doc.pdf", output_uri=output, features=["DOCUMENT_TEXT_DETECTION"], batch_size=20
+    )
     annotate = types.images_request(["gs://bench-in/fulltext.png"], features=["DOCUMENT_TEXT_DETECTION"])
     return submit, annotate
 
@@ -90,16 +92,27 @@ def _official_requests(lag: float | None = None) -> tuple[Any, Any]:
     from google.cloud import vision_v1
 
     output = "gs://bench-out/ocr/doc/" if lag is None else f"gs://bench-out/lag/{lag}/"
-    submit = vision_v1.AsyncBatchAnnotateFilesRequest(requests=[vision_v1.AsyncAnnotateFileRequest(
-        input_config=vision_v1.InputConfig(gcs_source=vision_v1.GcsSource(uri="gs://bench-in/doc.pdf"),
-                                           mime_type="application/pdf"),
-        features=[vision_v1.Feature(type_=vision_v1.Feature.Type.DOCUMENT_TEXT_DETECTION)],
-        output_config=vision_v1.OutputConfig(gcs_destination=vision_v1.GcsDestination(uri=output), batch_size=20),
-    )])
-    annotate = vision_v1.BatchAnnotateImagesRequest(requests=[vision_v1.AnnotateImageRequest(
-        image=vision_v1.Image(source=vision_v1.ImageSource(image_uri="gs://bench-in/fulltext.png")),
-        features=[vision_v1.Feature(type_=vision_v1.Feature.Type.DOCUMENT_TEXT_DETECTION)],
-    )])
+    submit = vision_v1.AsyncBatchAnnotateFilesRequest(
+        requests=[
+            vision_v1.AsyncAnnotateFileRequest(
+                input_config=vision_v1.InputConfig(
+                    gcs_source=vision_v1.GcsSource(uri="gs://bench-in/doc.pdf"), mime_type="application/pdf"
+                ),
+                features=[vision_v1.Feature(type_=vision_v1.Feature.Type.DOCUMENT_TEXT_DETECTION)],
+                output_config=vision_v1.OutputConfig(
+                    gcs_destination=vision_v1.GcsDestination(uri=output), batch_size=20
+                ),
+            )
+        ]
+    )
+    annotate = vision_v1.BatchAnnotateImagesRequest(
+        requests=[
+            vision_v1.AnnotateImageRequest(
+                image=vision_v1.Image(source=vision_v1.ImageSource(image_uri="gs://bench-in/fulltext.png")),
+                features=[vision_v1.Feature(type_=vision_v1.Feature.Type.DOCUMENT_TEXT_DETECTION)],
+            )
+        ]
+    )
     return submit, annotate
 
 
@@ -123,8 +136,12 @@ def floor_sync(ctx: Context, name: str) -> dict[str, SyncCall]:
         def decode_parse() -> Any:
             return _text_length(BatchAnnotateImagesResponse.FromString(annotate(raw["fulltext_pb"])))
 
-        return {"submit": lambda: submit(raw["submit_pb"]), "get": lambda: get(raw["get_pb"]),
-                "decode": lambda: annotate(raw["fulltext_pb"]), "decode_parse": decode_parse}
+        return {
+            "submit": lambda: submit(raw["submit_pb"]),
+            "get": lambda: get(raw["get_pb"]),
+            "decode": lambda: annotate(raw["fulltext_pb"]),
+            "decode_parse": decode_parse,
+        }
     if name == "urllib3":
         import urllib3
 
@@ -140,19 +157,24 @@ def floor_sync(ctx: Context, name: str) -> dict[str, SyncCall]:
             message = BatchAnnotateImagesResponse()
             return _text_length(json_format.ParseDict(data, message, ignore_unknown_fields=True))
 
-        return {"submit": lambda: post(SUBMIT_URL, raw["submit_json"]),
-                "get": lambda: pool.urlopen("GET", ctx.get_url).data,
-                "decode": lambda: post(ANNOTATE_URL, raw["fulltext_json"]), "decode_parse": rest_parse}
+        return {
+            "submit": lambda: post(SUBMIT_URL, raw["submit_json"]),
+            "get": lambda: pool.urlopen("GET", ctx.get_url).data,
+            "decode": lambda: post(ANNOTATE_URL, raw["fulltext_json"]),
+            "decode_parse": rest_parse,
+        }
     if name == "requests":
         import requests
 
         session = requests.Session()
         origin = f"http://{ctx.http}"
-        return {"submit": lambda: session.post(origin + SUBMIT_URL, data=raw["submit_json"],
-                                               headers=JSON_HEADERS).content,
-                "get": lambda: session.get(origin + ctx.get_url).content,
-                "decode": lambda: session.post(origin + ANNOTATE_URL, data=raw["fulltext_json"],
-                                               headers=JSON_HEADERS).content}
+        return {
+            "submit": lambda: session.post(origin + SUBMIT_URL, data=raw["submit_json"], headers=JSON_HEADERS).content,
+            "get": lambda: session.get(origin + ctx.get_url).content,
+            "decode": lambda: (
+                session.post(origin + ANNOTATE_URL, data=raw["fulltext_json"], headers=JSON_HEADERS).content
+            ),
+        }
     raise KeyError(name)
 
 
@@ -162,9 +184,11 @@ def ours_sync(ctx: Context, name: str) -> dict[str, SyncCall]:
     client = Client(endpoint=ctx.grpc) if name == "grpc" else Client(endpoint=ctx.http, transport="rest")
     submit, annotate = _our_requests()
     op_name = ctx.operation_name
-    return {"submit": lambda: client.async_batch_annotate_files(submit),
-            "get": lambda: client.get_operation(op_name),
-            "decode": lambda: _text_length(client.batch_annotate_images(annotate))}
+    return {
+        "submit": lambda: client.async_batch_annotate_files(submit),
+        "get": lambda: client.get_operation(op_name),
+        "decode": lambda: _text_length(client.batch_annotate_images(annotate)),
+    }
 
 
 def _official_client(ctx: Context, name: str) -> Any:
@@ -179,9 +203,11 @@ def _official_client(ctx: Context, name: str) -> Any:
     if name == "rest":
         from google.auth.credentials import AnonymousCredentials
 
-        return vision_v1.ImageAnnotatorClient(credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
-                                              transport="rest",
-                                              client_options={"api_endpoint": f"http://{ctx.http}"})
+        return vision_v1.ImageAnnotatorClient(
+            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+            transport="rest",
+            client_options={"api_endpoint": f"http://{ctx.http}"},
+        )
     raise KeyError(name)
 
 
@@ -189,9 +215,11 @@ def official_sync(ctx: Context, name: str) -> dict[str, SyncCall]:
     client = _official_client(ctx, name)
     submit, annotate = _official_requests()
     op_name = ctx.operation_name
-    return {"submit": lambda: client.async_batch_annotate_files(request=submit),
-            "get": lambda: client.get_operation(request={"name": op_name}),
-            "decode": lambda: _text_length(client.batch_annotate_images(request=annotate))}
+    return {
+        "submit": lambda: client.async_batch_annotate_files(request=submit),
+        "get": lambda: client.get_operation(request={"name": op_name}),
+        "decode": lambda: _text_length(client.batch_annotate_images(request=annotate)),
+    }
 
 
 # -- async clients (created inside the worker's one event loop) ----------------------------------
@@ -206,8 +234,11 @@ async def floor_async(ctx: Context, name: str) -> dict[str, AsyncCall]:
         submit: Any = channel.unary_unary(SUBMIT_PATH, request_serializer=None, response_deserializer=None)
         get: Any = channel.unary_unary(GET_PATH, request_serializer=None, response_deserializer=None)
         annotate: Any = channel.unary_unary(ANNOTATE_PATH, request_serializer=None, response_deserializer=None)
-        return {"submit": lambda: submit(raw["submit_pb"]), "get": lambda: get(raw["get_pb"]),
-                "decode": lambda: annotate(raw["fulltext_pb"])}
+        return {
+            "submit": lambda: submit(raw["submit_pb"]),
+            "get": lambda: get(raw["get_pb"]),
+            "decode": lambda: annotate(raw["fulltext_pb"]),
+        }
     if name == "aiohttp":
         import aiohttp
 
@@ -218,9 +249,11 @@ async def floor_async(ctx: Context, name: str) -> dict[str, AsyncCall]:
                 data: bytes = await response.read()
                 return data
 
-        return {"submit": lambda: request("POST", SUBMIT_URL, raw["submit_json"]),
-                "get": lambda: request("GET", ctx.get_url),
-                "decode": lambda: request("POST", ANNOTATE_URL, raw["fulltext_json"])}
+        return {
+            "submit": lambda: request("POST", SUBMIT_URL, raw["submit_json"]),
+            "get": lambda: request("GET", ctx.get_url),
+            "decode": lambda: request("POST", ANNOTATE_URL, raw["fulltext_json"]),
+        }
     raise KeyError(name)
 
 
@@ -234,8 +267,11 @@ async def ours_async(ctx: Context, name: str) -> dict[str, AsyncCall]:
     async def decode() -> int:
         return _text_length(await client.batch_annotate_images(annotate))
 
-    return {"submit": lambda: client.async_batch_annotate_files(submit),
-            "get": lambda: client.get_operation(op_name), "decode": decode}
+    return {
+        "submit": lambda: client.async_batch_annotate_files(submit),
+        "get": lambda: client.get_operation(op_name),
+        "decode": decode,
+    }
 
 
 async def official_async(ctx: Context, name: str) -> dict[str, AsyncCall]:
@@ -253,8 +289,11 @@ async def official_async(ctx: Context, name: str) -> dict[str, AsyncCall]:
     async def decode() -> int:
         return _text_length(await client.batch_annotate_images(request=annotate))
 
-    return {"submit": lambda: client.async_batch_annotate_files(request=submit),
-            "get": lambda: client.get_operation(request={"name": op_name}), "decode": decode}
+    return {
+        "submit": lambda: client.async_batch_annotate_files(request=submit),
+        "get": lambda: client.get_operation(request={"name": op_name}),
+        "decode": decode,
+    }
 
 
 SYNC_FACTORIES = {"floor": floor_sync, "ours": ours_sync, "official": official_sync}
@@ -317,17 +356,20 @@ class Worker:
         assert self.loop is not None, "throughput needs an async worker"
         function = self._function(command["client"], command["call"])
         cpu = time.process_time()
-        calls, wall = self.loop.run_until_complete(_throughput(
-            function, int(command["total"]), int(command["concurrency"]), float(command["max_s"])))
+        calls, wall = self.loop.run_until_complete(
+            _throughput(function, int(command["total"]), int(command["concurrency"]), float(command["max_s"]))
+        )
         return {"calls": calls, "wall_s": wall, "cpu_s": time.process_time() - cpu}
 
     def lag(self, command: dict[str, Any]) -> dict[str, Any]:
         assert self.ctx is not None and self.loop is None
         results: list[dict[str, Any]] = []
         errors: list[str] = []
-        threads = [threading.Thread(target=self._lag_thread, args=(client, float(t), int(reps), results, errors),
-                                    daemon=True)
-                   for client in command["clients"] for t, reps in command["cases"]]
+        threads = [
+            threading.Thread(target=self._lag_thread, args=(client, float(t), int(reps), results, errors), daemon=True)
+            for client in command["clients"]
+            for t, reps in command["cases"]
+        ]
         for thread in threads:
             thread.start()
         deadline = time.monotonic() + float(command["max_s"])
@@ -337,15 +379,17 @@ class Worker:
             errors.append("some lag cases did not finish in time")
         return {"results": results, "errors": errors}
 
-    def _lag_thread(self, client: str, lag: float, reps: int, results: list[dict[str, Any]],
-                    errors: list[str]) -> None:
+    def _lag_thread(self, client: str, lag: float, reps: int, results: list[dict[str, Any]], errors: list[str]) -> None:
         assert self.ctx is not None
         try:
             if self.family == "ours":
                 from vision_grpc import Client
 
-                ours = (Client(endpoint=self.ctx.grpc) if client == "grpc"
-                        else Client(endpoint=self.ctx.http, transport="rest"))
+                ours = (
+                    Client(endpoint=self.ctx.grpc)
+                    if client == "grpc"
+                    else Client(endpoint=self.ctx.http, transport="rest")
+                )
                 submit = _our_requests(lag)[0]
                 for _ in range(reps):
                     operation = ours.async_batch_annotate_files(submit)
@@ -380,8 +424,14 @@ class Worker:
 
 def _lag_record(client: str, lag: float, name: str, returned_ns: int) -> dict[str, Any]:
     done_at = int(name.split("lag-", 1)[1].split("-")[0])
-    return {"client": client, "T": lag, "name": name, "done_at_ns": done_at, "returned_ns": returned_ns,
-            "lag_s": (returned_ns - done_at) / 1e9}
+    return {
+        "client": client,
+        "T": lag,
+        "name": name,
+        "done_at_ns": done_at,
+        "returned_ns": returned_ns,
+        "lag_s": (returned_ns - done_at) / 1e9,
+    }
 
 
 def _by_package(stats: pstats.Stats) -> dict[str, float]:
@@ -452,8 +502,11 @@ def main() -> None:
     os.dup2(2, 1)  # stray prints from libraries go to stderr, never into the protocol
     worker = Worker(family, mode)
     handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-        "setup": worker.setup, "latency": worker.latency, "throughput": worker.throughput,
-        "lag": worker.lag, "profile": worker.profile,
+        "setup": worker.setup,
+        "latency": worker.latency,
+        "throughput": worker.throughput,
+        "lag": worker.lag,
+        "profile": worker.profile,
     }
     out.write(json.dumps({"ready": True, "pid": os.getpid()}) + "\n")
     for line in sys.stdin:

@@ -46,8 +46,13 @@ def _package_dir(module: str) -> Path:
 def _include_dirs(shim: Path) -> list[Path]:
     """Include paths: our protos, common protos, protobuf's well-known types, and a shim."""
     common = _package_dir("google.api.http_pb2").parent.parent  # site-packages holding google/api
-    needed = ["google/api/annotations.proto", "google/api/client.proto", "google/api/field_behavior.proto",
-              "google/api/resource.proto", "google/longrunning/operations_proto.proto"]
+    needed = [
+        "google/api/annotations.proto",
+        "google/api/client.proto",
+        "google/api/field_behavior.proto",
+        "google/api/resource.proto",
+        "google/longrunning/operations_proto.proto",
+    ]
     missing = [name for name in needed if not (common / name).is_file()]
     if missing:
         sys.exit(
@@ -104,15 +109,22 @@ def generate(dest: Path) -> None:
 
 
 def _tree(path: Path) -> dict[str, str]:
-    return {str(p.relative_to(path)): p.read_text() for p in sorted(path.rglob("*")) if p.is_file()
-            and "__pycache__" not in p.parts}
+    return {
+        str(p.relative_to(path)): p.read_text()
+        for p in sorted(path.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if vision_grpc/_gen is stale")
-    parser.add_argument("--descriptor-set-out", type=Path, metavar="FILE",
-                        help="only write a FileDescriptorSet (with imports) of --proto-root to FILE")
+    parser.add_argument(
+        "--descriptor-set-out",
+        type=Path,
+        metavar="FILE",
+        help="only write a FileDescriptorSet (with imports) of --proto-root to FILE",
+    )
     parser.add_argument("--proto-root", type=Path, default=PROTO_ROOT, help="with --descriptor-set-out")
     args = parser.parse_args()
     if args.descriptor_set_out:
@@ -128,8 +140,14 @@ def main() -> int:
                 return 0
             for name in sorted(set(want) | set(have)):
                 if want.get(name) != have.get(name):
-                    diff = difflib.unified_diff(have.get(name, "").splitlines(), want.get(name, "").splitlines(),
-                                                f"checked-in/{name}", f"fresh/{name}", lineterm="", n=1)
+                    diff = difflib.unified_diff(
+                        have.get(name, "").splitlines(),
+                        want.get(name, "").splitlines(),
+                        f"checked-in/{name}",
+                        f"fresh/{name}",
+                        lineterm="",
+                        n=1,
+                    )
                     print("\n".join(list(diff)[:20]))
             print("gen_protos: vision_grpc/_gen is stale; run python scripts/gen_protos.py", file=sys.stderr)
             return 1

@@ -30,16 +30,31 @@ def _bench_report() -> ModuleType:
 @pytest.mark.timeout(300)
 def test_smoke_run_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    done = subprocess.run([sys.executable, str(SCRIPTS / "bench.py"), "--smoke", "--quiet", "--json", str(out)],
-                          cwd=ROOT, capture_output=True, timeout=240)
+    done = subprocess.run(
+        [sys.executable, str(SCRIPTS / "bench.py"), "--smoke", "--quiet", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=240,
+    )
     assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
     assert "Targets:" in done.stdout.decode()
 
     result = json.loads(out.read_text())
     assert result["mode"] == "smoke"
     assert result["errors"] == []
-    for key in ("schema", "date", "machine", "duration_s", "server", "latency", "throughput", "decode", "cold",
-                "lag", "targets"):
+    for key in (
+        "schema",
+        "date",
+        "machine",
+        "duration_s",
+        "server",
+        "latency",
+        "throughput",
+        "decode",
+        "cold",
+        "lag",
+        "targets",
+    ):
         assert key in result, key
     for key in ("cores", "cpu", "python", "versions"):
         assert key in result["machine"], key
@@ -53,8 +68,12 @@ def test_smoke_run_writes_json(tmp_path: Path) -> None:
     for row in result["latency"]:
         assert row["n"] > 0 and row["median_us"] is not None and row["p99_us"] is not None, row
         assert {"vs_floor", "vs_official", "server_us", "client_cpu_us"} <= row.keys()
-    for section, value in (("throughput", "calls_per_s"), ("decode", "median_ms"), ("cold", "import_construct_ms"),
-                           ("lag", "lag_median_ms")):
+    for section, value in (
+        ("throughput", "calls_per_s"),
+        ("decode", "median_ms"),
+        ("cold", "import_construct_ms"),
+        ("lag", "lag_median_ms"),
+    ):
         assert result[section], section
         for row in result[section]:
             assert row[value] is not None, (section, row)

@@ -9,9 +9,22 @@ import vision_grpc
 from vision_grpc import errors, types
 
 EXPECTED = {
-    "ApiError", "AsyncClient", "AsyncOperation", "Client", "ClientOptions", "Operation", "OperationError",
-    "OperationTimeout", "PollPolicy", "RetryPolicy", "TransportError", "ValidationError", "VisionError",
-    "__version__", "errors", "types",
+    "ApiError",
+    "AsyncClient",
+    "AsyncOperation",
+    "Client",
+    "ClientOptions",
+    "Operation",
+    "OperationError",
+    "OperationTimeout",
+    "PollPolicy",
+    "RetryPolicy",
+    "TransportError",
+    "ValidationError",
+    "VisionError",
+    "__version__",
+    "errors",
+    "types",
 }
 
 
@@ -30,22 +43,28 @@ def test_every_error_subclasses_vision_error() -> None:
 
 def test_types_are_the_generated_messages() -> None:
     assert types.AsyncBatchAnnotateFilesRequest.DESCRIPTOR.full_name == (
-        "google.cloud.vision.v1.AsyncBatchAnnotateFilesRequest")
+        "google.cloud.vision.v1.AsyncBatchAnnotateFilesRequest"
+    )
     assert types.v1p4beta1.AsyncBatchAnnotateImagesRequest.DESCRIPTOR.full_name == (
-        "google.cloud.vision.v1p4beta1.AsyncBatchAnnotateImagesRequest")
+        "google.cloud.vision.v1p4beta1.AsyncBatchAnnotateImagesRequest"
+    )
     assert set(types.__all__) <= set(dir(types))
 
 
 def test_importing_the_package_loads_no_grpc_or_protobuf() -> None:
-    code = ("import sys, vision_grpc; "
-            "print(sorted(m for m in ('grpc', 'google.protobuf', 'google.auth') if m in sys.modules))")
+    code = (
+        "import sys, vision_grpc; "
+        "print(sorted(m for m in ('grpc', 'google.protobuf', 'google.auth') if m in sys.modules))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "[]"
 
 
 def test_optional_libraries_load_only_when_used() -> None:
-    code = ("import sys; from vision_grpc import Client; c = Client(endpoint='127.0.0.1:1'); "
-            "print(sorted(m for m in ('aiohttp', 'rich', 'google.cloud.storage', 'pypdfium2', 'urllib3', "
-            "'google.auth') if m in sys.modules)); c.close()")
+    code = (
+        "import sys; from vision_grpc import Client; c = Client(endpoint='127.0.0.1:1'); "
+        "print(sorted(m for m in ('aiohttp', 'rich', 'google.cloud.storage', 'pypdfium2', 'urllib3', "
+        "'google.auth') if m in sys.modules)); c.close()"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "[]"

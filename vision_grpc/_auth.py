@@ -73,10 +73,13 @@ def _plan(options: ClientOptions) -> AuthPlan:
         try:
             credentials, _ = auth.default(scopes=SCOPES)
         except auth.exceptions.DefaultCredentialsError as exc:
-            raise ValidationError("credentials", f"could not load Google credentials ({type(exc).__name__}); "
-                                                 "set GOOGLE_APPLICATION_CREDENTIALS, run `gcloud auth "
-                                                 "application-default login`, or pass credentials_file=, "
-                                                 "api_key= or anonymous=True") from exc
+            raise ValidationError(
+                "credentials",
+                f"could not load Google credentials ({type(exc).__name__}); "
+                "set GOOGLE_APPLICATION_CREDENTIALS, run `gcloud auth "
+                "application-default login`, or pass credentials_file=, "
+                "api_key= or anonymous=True",
+            ) from exc
         mode = "adc"
     if options.quota_project and hasattr(credentials, "with_quota_project"):
         # google-auth then sends x-goog-user-project itself; adding ours too would send it twice.
@@ -97,8 +100,9 @@ def credentials_from_file(path: str) -> Any:
         with open(path, encoding="utf-8") as handle:
             kind = json.load(handle).get("type")
     except (OSError, ValueError, AttributeError) as exc:
-        raise ValidationError("credentials_file", f"cannot read a JSON credentials file at {path!r}: "
-                                                  f"{type(exc).__name__}") from None
+        raise ValidationError(
+            "credentials_file", f"cannot read a JSON credentials file at {path!r}: {type(exc).__name__}"
+        ) from None
     if kind == "service_account":
         from google.oauth2 import service_account
 
@@ -107,8 +111,10 @@ def credentials_from_file(path: str) -> Any:
         from google.oauth2 import credentials
 
         return credentials.Credentials.from_authorized_user_file(path, scopes=SCOPES)  # type: ignore[no-untyped-call]
-    raise ValidationError("credentials_file", f"type {kind!r} is not loaded from a file here; build it with "
-                                              "google-auth and pass credentials=")
+    raise ValidationError(
+        "credentials_file",
+        f"type {kind!r} is not loaded from a file here; build it with google-auth and pass credentials=",
+    )
 
 
 def token_request() -> Any:

@@ -41,7 +41,7 @@ def _features(module: ModuleType, features: Iterable[FeatureLike]) -> list[Any]:
 
 
 def guess_mime_type(uri: str) -> str:
-    suffix = uri[uri.rfind("."):].lower() if "." in uri.rsplit("/", 1)[-1] else ""
+    suffix = uri[uri.rfind(".") :].lower() if "." in uri.rsplit("/", 1)[-1] else ""
     try:
         return _MIME_BY_SUFFIX[suffix]
     except KeyError:
@@ -77,12 +77,15 @@ def async_files_request(
     requests = []
     for i, uri in enumerate(items):
         prefix = output_uri if len(items) == 1 else f"{output_uri.rstrip('/')}/{i}/"
-        requests.append(module.AsyncAnnotateFileRequest(
-            input_config=module.InputConfig(gcs_source=module.GcsSource(uri=uri),
-                                            mime_type=mime_type or guess_mime_type(uri)),
-            features=_features(module, features),
-            output_config=_output(module, prefix, batch_size),
-        ))
+        requests.append(
+            module.AsyncAnnotateFileRequest(
+                input_config=module.InputConfig(
+                    gcs_source=module.GcsSource(uri=uri), mime_type=mime_type or guess_mime_type(uri)
+                ),
+                features=_features(module, features),
+                output_config=_output(module, prefix, batch_size),
+            )
+        )
     return module.AsyncBatchAnnotateFilesRequest(requests=requests)
 
 
@@ -109,10 +112,13 @@ def async_images_request(
     module = _module(version)
     images = list(images)
     if any(isinstance(image, bytes) for image in images):
-        raise ValidationError("requests[].image.content", "images:asyncBatchAnnotate takes URIs, not bytes: "
-                                                          "upload them to Cloud Storage first")
-    return module.AsyncBatchAnnotateImagesRequest(requests=_image_requests(module, images, features),
-                                                  output_config=_output(module, output_uri, batch_size))
+        raise ValidationError(
+            "requests[].image.content",
+            "images:asyncBatchAnnotate takes URIs, not bytes: upload them to Cloud Storage first",
+        )
+    return module.AsyncBatchAnnotateImagesRequest(
+        requests=_image_requests(module, images, features), output_config=_output(module, output_uri, batch_size)
+    )
 
 
 def images_request(
@@ -136,7 +142,8 @@ def files_request(
     if isinstance(source, bytes):
         config = module.InputConfig(content=source, mime_type=mime_type or "application/pdf")
     else:
-        config = module.InputConfig(gcs_source=module.GcsSource(uri=source),
-                                    mime_type=mime_type or guess_mime_type(source))
+        config = module.InputConfig(
+            gcs_source=module.GcsSource(uri=source), mime_type=mime_type or guess_mime_type(source)
+        )
     item = module.AnnotateFileRequest(input_config=config, features=_features(module, features), pages=list(pages))
     return module.BatchAnnotateFilesRequest(requests=[item])

@@ -26,8 +26,14 @@ class _Slot:
 class PollSchedule:
     """Next-poll times of keyed operations (batch ids); not thread-safe (one runner drives it)."""
 
-    def __init__(self, maximum: float, *, initial: float = 0.5, multiplier: float = 1.5,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        maximum: float,
+        *,
+        initial: float = 0.5,
+        multiplier: float = 1.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if not (maximum > 0 and initial > 0 and multiplier >= 1):
             raise ValueError("maximum and initial must be > 0, multiplier >= 1")
         self.maximum, self.initial, self.multiplier = maximum, min(initial, maximum), multiplier
@@ -45,8 +51,9 @@ class PollSchedule:
     def due(self) -> list[str]:
         """Keys whose next-poll time has come, earliest first."""
         at = self._clock()
-        return [key for key, slot in sorted(self._slots.items(), key=lambda item: item[1].next_at)
-                if slot.next_at <= at]
+        return [
+            key for key, slot in sorted(self._slots.items(), key=lambda item: item[1].next_at) if slot.next_at <= at
+        ]
 
     def polled(self, key: str) -> None:
         """``key`` was just polled (successfully or not): next poll after the grown delay."""

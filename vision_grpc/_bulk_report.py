@@ -14,10 +14,12 @@ from vision_grpc._journal import Journal
 
 __all__ = ["BulkReport", "InputResult", "load_report", "report_of"]
 
-_PENDING = {"submitted": "operation {op} still running; run again to wait for it",
-            "queued": "resubmission after its batch failed as a whole; run again to submit",
-            "submit_failed": "{reason}; run again to retry",
-            "submitting": "interrupted while submitting; run again to resubmit"}
+_PENDING = {
+    "submitted": "operation {op} still running; run again to wait for it",
+    "queued": "resubmission after its batch failed as a whole; run again to submit",
+    "submit_failed": "{reason}; run again to retry",
+    "submitting": "interrupted while submitting; run again to resubmit",
+}
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,8 @@ def report_of(journal: Journal) -> BulkReport:
     for uri, state, reason, output, batch, batch_state, op, batch_reason in journal.input_rows():
         if state in ("done", "failed"):
             (report.done if state == "done" else report.failed).append(
-                InputResult(uri, state, reason, output, op, batch))
+                InputResult(uri, state, reason, output, op, batch)
+            )
         else:
             why = _PENDING.get(batch_state, "not submitted yet; run again").format(op=op, reason=batch_reason)
             report.pending.append(InputResult(uri, "pending", why, "", op, batch))
@@ -69,4 +72,3 @@ def load_report(journal_path: str | os.PathLike[str]) -> BulkReport:
     """The report of a journal, without running anything; safe while a run is writing it."""
     with closing(Journal(journal_path, reader=True)) as journal:
         return report_of(journal)
-

@@ -32,6 +32,7 @@ from vision_grpc.errors import ApiError, ValidationError, from_status
 
 __all__ = ["ClientBase", "OperationBase", "api_client_header"]
 
+
 def api_client_header(transport: str, is_async: bool = False) -> str:
     """``x-goog-api-client``: language, transport library and our version (gRPC imported only for gRPC)."""
     if transport == "grpc":
@@ -47,7 +48,6 @@ def api_client_header(transport: str, is_async: bool = False) -> str:
             version = ""
         library = f"rest/{name}-{version}" if version else f"rest/{name}"
     return f"gl-python/{platform.python_version()} {library} vision-grpc/{__version__}"
-
 
 
 _API_KEY_HINT = (
@@ -104,8 +104,11 @@ class ClientBase:
         try:
             response = yield from call_flow(method, request, timeout=self._timeout(timeout), retry=self.options.retry)
         except ApiError as error:
-            if (self._auth.mode == "api_key" and method.name == "AsyncBatchAnnotateFiles"
-                    and error.code in (code_pb2.PERMISSION_DENIED, code_pb2.UNAUTHENTICATED)):
+            if (
+                self._auth.mode == "api_key"
+                and method.name == "AsyncBatchAnnotateFiles"
+                and error.code in (code_pb2.PERMISSION_DENIED, code_pb2.UNAUTHENTICATED)
+            ):
                 raise from_status(error.status, hint=_API_KEY_HINT) from error
             raise
         return response
@@ -117,20 +120,29 @@ class ClientBase:
         return self.operations_flow("GetOperation", operations_pb2.GetOperationRequest(name=name), timeout)
 
     def list_flow(self, filter_: str, page_size: int, page_token: str) -> Flow[Message]:
-        request = operations_pb2.ListOperationsRequest(name="operations", filter=filter_, page_size=page_size,
-                                                       page_token=page_token)
+        request = operations_pb2.ListOperationsRequest(
+            name="operations", filter=filter_, page_size=page_size, page_token=page_token
+        )
         return self.operations_flow("ListOperations", request, None)
 
-    def wait_flow(self, handle: OperationBase, timeout: float | None,
-                  on_update: Callable[[Any], None] | None) -> Flow[operations_pb2.Operation]:
+    def wait_flow(
+        self, handle: OperationBase, timeout: float | None, on_update: Callable[[Any], None] | None
+    ) -> Flow[operations_pb2.Operation]:
         def update(proto: operations_pb2.Operation) -> None:
             handle._update(proto)
             if on_update is not None:
                 on_update(handle)
 
-        return wait_flow(handle.proto, policy=self.options.poll, timeout=timeout, support=self._wait_support,
-                         retry=self.options.retry, rpc_timeout=self.options.timeout, age=handle._age(),
-                         on_update=update)
+        return wait_flow(
+            handle.proto,
+            policy=self.options.poll,
+            timeout=timeout,
+            support=self._wait_support,
+            retry=self.options.retry,
+            rpc_timeout=self.options.timeout,
+            age=handle._age(),
+            on_update=update,
+        )
 
     def _timeout(self, timeout: float | None) -> float:
         if timeout is None:

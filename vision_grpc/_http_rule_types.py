@@ -207,7 +207,8 @@ def _path_regex(segments: tuple[Segment, ...], verb: str | None) -> str:
             index += 1
         else:
             inner = "".join(
-                f"(?:/{_RAW_SEGMENT})*" if isinstance(p, DoubleWildcard)
+                f"(?:/{_RAW_SEGMENT})*"
+                if isinstance(p, DoubleWildcard)
                 else ("/" if k else "") + (_RAW_SEGMENT if isinstance(p, Wildcard) else _literal_regex(p.text))
                 for k, p in enumerate(segment.pattern)
             )

@@ -84,8 +84,9 @@ class Batch:
 class Journal:
     """One journal file; every method that changes state is one transaction."""
 
-    def __init__(self, path: str | os.PathLike[str], *, on_event: Callable[[str, str], None] | None = None,
-                 reader: bool = False) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, on_event: Callable[[str, str], None] | None = None, reader: bool = False
+    ) -> None:
         """``reader=True``: no lock and no schema writes, to read while a run writes (WAL readers never block)."""
         self.path = os.fspath(path)
         if reader and not os.path.exists(self.path):
@@ -137,8 +138,9 @@ class Journal:
             self._on_event(event, batch)
 
     def _event(self, event: str, batch: str = "", detail: str = "") -> None:
-        self._db.execute("INSERT INTO events (at, event, batch, detail) VALUES (?, ?, ?, ?)",
-                         (time.time(), event, batch, detail))
+        self._db.execute(
+            "INSERT INTO events (at, event, batch, detail) VALUES (?, ?, ?, ?)", (time.time(), event, batch, detail)
+        )
         self._events.append((event, batch))
 
     def settle_meta(self, fixed: dict[str, str], current: dict[str, str]) -> None:
@@ -172,8 +174,10 @@ class Journal:
             before = db.total_changes
             for uri in dict.fromkeys(uris):
                 reason = problem(uri)
-                db.execute("INSERT OR IGNORE INTO inputs (uri, state, reason) VALUES (?, ?, ?)",
-                           (uri, "failed" if reason else "new", reason or ""))
+                db.execute(
+                    "INSERT OR IGNORE INTO inputs (uri, state, reason) VALUES (?, ?, ?)",
+                    (uri, "failed" if reason else "new", reason or ""),
+                )
             if db.total_changes > before:
                 self._event("ingested", detail=f"{db.total_changes - before} new input(s)")
 
@@ -184,11 +188,14 @@ class Journal:
     def open_batch(self, batch_id: str, uris: Sequence[str], output_prefix: str) -> Batch:
         """new inputs -> batch ``submitting`` (attempt 1): "about to be submitted", before the RPC."""
         with self._tx() as db:
-            db.execute("INSERT INTO batches (id, state, output_prefix) VALUES (?, 'submitting', ?)",
-                       (batch_id, output_prefix))
+            db.execute(
+                "INSERT INTO batches (id, state, output_prefix) VALUES (?, 'submitting', ?)", (batch_id, output_prefix)
+            )
             for pos, uri in enumerate(uris):
-                cursor = db.execute("UPDATE inputs SET state = 'batched', batch = ?, pos = ? "
-                                    "WHERE uri = ? AND state = 'new'", (batch_id, pos, uri))
+                cursor = db.execute(
+                    "UPDATE inputs SET state = 'batched', batch = ?, pos = ? WHERE uri = ? AND state = 'new'",
+                    (batch_id, pos, uri),
+                )
                 if cursor.rowcount != 1:
                     raise JournalError(f"{uri} is not a new input of {self.path}")
             self._event("submitting", batch_id, "attempt 1")
@@ -206,22 +213,25 @@ class Journal:
 
     def submitted(self, batch_id: str, operation: str) -> None:
         with self._tx() as db:
-            db.execute("UPDATE batches SET state = 'submitted', operation = ?, reason = '', uncertain = 0 "
-                       "WHERE id = ?", (operation, batch_id))
+            db.execute(
+                "UPDATE batches SET state = 'submitted', operation = ?, reason = '', uncertain = 0 WHERE id = ?",
+                (operation, batch_id),
+            )
             self._event("submitted", batch_id, operation)
 
     def submit_failed(self, batch_id: str, reason: str, *, uncertain: bool, max_attempts: int) -> bool:
         """The submit RPC failed, or its operation failed transiently: to be submitted again (next run,
         or this one), or failed for good once attempts are spent (then True)."""
         with self._tx() as db:
-            db.execute("UPDATE batches SET state = 'submit_failed', reason = ?, uncertain = ? WHERE id = ?",
-                       (reason, int(uncertain), batch_id))
+            db.execute(
+                "UPDATE batches SET state = 'submit_failed', reason = ?, uncertain = ? WHERE id = ?",
+                (reason, int(uncertain), batch_id),
+            )
             self._event("submit_failed", batch_id, reason)
             return self._spent(batch_id, max_attempts)
 
     def _spent(self, batch_id: str, max_attempts: int) -> bool:
-        attempts, reason = self._db.execute("SELECT attempts, reason FROM batches WHERE id = ?",
-                                            (batch_id,)).fetchone()
+        attempts, reason = self._db.execute("SELECT attempts, reason FROM batches WHERE id = ?", (batch_id,)).fetchone()
         if attempts < max_attempts:
             return False
         self._fail(batch_id, f"gave up after {attempts} attempt(s); last: {reason or 'interrupted'}")
@@ -236,12 +246,15 @@ class Journal:
                 self._event("failed", batch_id, error)
                 return
             db.execute("UPDATE batches SET state = 'done', reason = '' WHERE id = ?", (batch_id,))
-            db.executemany("UPDATE inputs SET state = 'done', output_uri = ? WHERE uri = ? AND batch = ?",
-                           [(out, uri, batch_id) for uri, out in outputs.items()])
+            db.executemany(
+                "UPDATE inputs SET state = 'done', output_uri = ? WHERE uri = ? AND batch = ?",
+                [(out, uri, batch_id) for uri, out in outputs.items()],
+            )
             self._event("done", batch_id)
 
-    def split(self, batch_id: str, reason: str, *, culprit: str | None,
-              groups: Sequence[tuple[str, Sequence[str], str]]) -> list[Batch]:
+    def split(
+        self, batch_id: str, reason: str, *, culprit: str | None, groups: Sequence[tuple[str, Sequence[str], str]]
+    ) -> list[Batch]:
         """The operation failed as a whole: ``culprit`` fails alone, ``groups`` become ``queued`` batches.
 
         ``groups`` are ``(batch id, uris, output prefix)``; all in one transaction.
@@ -249,13 +262,19 @@ class Journal:
         with self._tx() as db:
             db.execute("UPDATE batches SET state = 'split', reason = ? WHERE id = ?", (reason, batch_id))
             if culprit is not None:
-                db.execute("UPDATE inputs SET state = 'failed', reason = ? WHERE uri = ? AND batch = ?",
-                           (reason, culprit, batch_id))
+                db.execute(
+                    "UPDATE inputs SET state = 'failed', reason = ? WHERE uri = ? AND batch = ?",
+                    (reason, culprit, batch_id),
+                )
             for group_id, uris, prefix in groups:
-                db.execute("INSERT INTO batches (id, state, output_prefix, attempts) VALUES (?, 'queued', ?, 0)",
-                           (group_id, prefix))
-                db.executemany("UPDATE inputs SET batch = ?, pos = ? WHERE uri = ? AND batch = ?",
-                               [(group_id, pos, uri, batch_id) for pos, uri in enumerate(uris)])
+                db.execute(
+                    "INSERT INTO batches (id, state, output_prefix, attempts) VALUES (?, 'queued', ?, 0)",
+                    (group_id, prefix),
+                )
+                db.executemany(
+                    "UPDATE inputs SET batch = ?, pos = ? WHERE uri = ? AND batch = ?",
+                    [(group_id, pos, uri, batch_id) for pos, uri in enumerate(uris)],
+                )
             self._event("split", batch_id, f"{reason} -> {', '.join(g[0] for g in groups) or 'nothing left'}")
         return [Batch(g[0], "queued", "", g[2], 0, False, "", tuple(g[1])) for g in groups]
 
@@ -268,8 +287,11 @@ class Journal:
         where, args = (f"state IN ({', '.join('?' * len(states))})", states) if states else ("1", ())
         if batch_id:
             where, args = "id = ?", (batch_id,)
-        rows = self._db.execute("SELECT id, state, operation, output_prefix, attempts, uncertain, reason "
-                                f"FROM batches WHERE {where} ORDER BY seq", args).fetchall()
+        rows = self._db.execute(
+            "SELECT id, state, operation, output_prefix, attempts, uncertain, reason "
+            f"FROM batches WHERE {where} ORDER BY seq",
+            args,
+        ).fetchall()
         return [Batch(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], self._uris(r[0])) for r in rows]
 
     def _uris(self, batch_id: str) -> tuple[str, ...]:
@@ -285,7 +307,8 @@ class Journal:
         return self._db.execute(
             "SELECT i.uri, i.state, i.reason, i.output_uri, COALESCE(i.batch, ''), COALESCE(b.state, ''), "
             "COALESCE(b.operation, ''), COALESCE(b.reason, '') FROM inputs i LEFT JOIN batches b ON b.id = i.batch "
-            "ORDER BY i.seq").fetchall()
+            "ORDER BY i.seq"
+        ).fetchall()
 
 
 def _lock(path: str) -> IO[str] | None:
@@ -315,7 +338,8 @@ def sigint_deferred() -> Iterator[None]:
         held.append(signum)
 
     usable = threading.current_thread() is threading.main_thread() and (
-        signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+        signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    )
     if usable:
         signal.signal(signal.SIGINT, hold)
     try:

@@ -139,9 +139,7 @@ def method_for_request(request: Message) -> MethodInfo:
     try:
         return _BY_REQUEST[type(request)]
     except KeyError:
-        raise TypeError(
-            f"{type(request).__qualname__} is not an ImageAnnotator request of vision_grpc.types"
-        ) from None
+        raise TypeError(f"{type(request).__qualname__} is not an ImageAnnotator request of vision_grpc.types") from None
 
 
 def operations_http_rule(name: str) -> http_pb2.HttpRule | None:

@@ -129,11 +129,16 @@ class ClientOptions:
             raise ValidationError("project", f"must be a project id without '/', got {self.project!r}")
         if self.endpoint is not None:
             split_endpoint(self.endpoint)
-        auth_modes = [self.api_key is not None, self.credentials is not None,
-                      self.credentials_file is not None, self.anonymous]
+        auth_modes = [
+            self.api_key is not None,
+            self.credentials is not None,
+            self.credentials_file is not None,
+            self.anonymous,
+        ]
         if sum(auth_modes) > 1:
-            raise ValidationError("credentials", "give at most one of api_key, credentials, credentials_file, "
-                                                 "anonymous")
+            raise ValidationError(
+                "credentials", "give at most one of api_key, credentials, credentials_file, anonymous"
+            )
         if self.compression not in (None, "gzip"):
             raise ValidationError("compression", f"must be None or 'gzip', got {self.compression!r}")
         _positive("timeout", self.timeout)
@@ -164,7 +169,18 @@ class ClientOptions:
         return f"projects/{self.project}" if self.project else ""
 
     def __repr__(self) -> str:
-        auth = ("api_key" if self.api_key is not None else "credentials" if self.credentials is not None
-                else "credentials_file" if self.credentials_file else "anonymous" if self.anonymous else "adc")
-        return (f"ClientOptions(endpoint={self.resolved_endpoint!r}, transport={self.transport!r}, "
-                f"project={self.project!r}, location={self.location!r}, auth={auth}, plaintext={self.use_plaintext})")
+        auth = (
+            "api_key"
+            if self.api_key is not None
+            else "credentials"
+            if self.credentials is not None
+            else "credentials_file"
+            if self.credentials_file
+            else "anonymous"
+            if self.anonymous
+            else "adc"
+        )
+        return (
+            f"ClientOptions(endpoint={self.resolved_endpoint!r}, transport={self.transport!r}, "
+            f"project={self.project!r}, location={self.location!r}, auth={auth}, plaintext={self.use_plaintext})"
+        )

@@ -96,30 +96,41 @@ def wait_flow(
     return operation
 
 
-def _wait_once(name: str, chunk: float, remaining: float | None,
-               clock: Callable[[], float]) -> Flow[operations_pb2.Operation]:
+def _wait_once(
+    name: str, chunk: float, remaining: float | None, clock: Callable[[], float]
+) -> Flow[operations_pb2.Operation]:
     deadline = chunk * 1.1 + 0.05  # the server answers at ``chunk``; a little slack for the network
     if remaining is not None:
         deadline = min(deadline, remaining)
     operation: operations_pb2.Operation = yield from call_flow(
-        _WAIT, _wait_request(name, chunk), timeout=deadline, retry=NO_RETRY, clock=clock)
+        _WAIT, _wait_request(name, chunk), timeout=deadline, retry=NO_RETRY, clock=clock
+    )
     return operation
 
 
-def _get_once(name: str, rpc_timeout: float, retry: RetryPolicy, timeout: float | None, start: float,
-              clock: Callable[[], float], rng: Callable[[], float]) -> Flow[operations_pb2.Operation]:
+def _get_once(
+    name: str,
+    rpc_timeout: float,
+    retry: RetryPolicy,
+    timeout: float | None,
+    start: float,
+    clock: Callable[[], float],
+    rng: Callable[[], float],
+) -> Flow[operations_pb2.Operation]:
     if timeout is not None:  # neither the attempt nor its retries may outlive the wait
         remaining = max(timeout - (clock() - start), 0.001)
         rpc_timeout = min(rpc_timeout, remaining)
         retry = replace(retry, deadline=min(retry.deadline, remaining))
     request = operations_pb2.GetOperationRequest(name=name)
     operation: operations_pb2.Operation = yield from call_flow(
-        _GET, request, timeout=rpc_timeout, retry=retry, clock=clock, rng=rng)
+        _GET, request, timeout=rpc_timeout, retry=retry, clock=clock, rng=rng
+    )
     return operation
 
 
-def _poll_delay(policy: PollPolicy, step: float, age: float, remaining: float | None,
-                rng: Callable[[], float]) -> float:
+def _poll_delay(
+    policy: PollPolicy, step: float, age: float, remaining: float | None, rng: Callable[[], float]
+) -> float:
     """The next backoff step, capped by the lag bound (``lag_ratio`` of the age) and the deadline."""
     delay = min(step, max(policy.initial, policy.lag_ratio * age)) * (1 - policy.jitter * rng())
     return delay if remaining is None else max(0.0, min(delay, remaining))

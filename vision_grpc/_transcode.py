@@ -57,8 +57,13 @@ from vision_grpc._transcode_server import SYSTEM_PARAMETERS, Router
 __all__ = ["SYSTEM_PARAMETERS", "Binding", "HttpRequest", "Router", "decode_response", "encode_response", "to_http"]
 
 M = TypeVar("M", bound=Message)
-_INT64_TYPES = {FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_SINT64,
-                FieldDescriptor.TYPE_FIXED64, FieldDescriptor.TYPE_SFIXED64}
+_INT64_TYPES = {
+    FieldDescriptor.TYPE_INT64,
+    FieldDescriptor.TYPE_UINT64,
+    FieldDescriptor.TYPE_SINT64,
+    FieldDescriptor.TYPE_FIXED64,
+    FieldDescriptor.TYPE_SFIXED64,
+}
 
 
 @dataclass(frozen=True)
@@ -157,8 +162,9 @@ def _choose(plan: _Plan, data: dict[str, Any]) -> tuple[_ClientBinding, dict[str
         raise errors.ValidationError(variable.name, f"must match {variable.pattern_text} for {binding}")
     assert unbound is not None  # a rule has at least one binding
     field_name, binding = unbound
-    raise errors.ValidationError(field_name, f"no binding puts it in the path with the other fields set ({binding} "
-                                             "does not)")
+    raise errors.ValidationError(
+        field_name, f"no binding puts it in the path with the other fields set ({binding} does not)"
+    )
 
 
 def _lookup(data: dict[str, Any], path: tuple[str, ...]) -> Any:

@@ -40,14 +40,24 @@ __all__ = [
     "serialized_bindings",
 ]
 
-_WRAPPERS = {f"google.protobuf.{t}Value" for t in ("Double", "Float", "Int64", "UInt64", "Int32", "UInt32", "Bool",
-                                                    "String", "Bytes")}
+_WRAPPERS = {
+    f"google.protobuf.{t}Value"
+    for t in ("Double", "Float", "Int64", "UInt64", "Int32", "UInt32", "Bool", "String", "Bytes")
+}
 # Message types sent as one query value: their JSON form is a string or scalar...
-STRING_FORM_MESSAGES = frozenset({"google.protobuf.Timestamp", "google.protobuf.Duration",
-                                  "google.protobuf.FieldMask", *_WRAPPERS})
+STRING_FORM_MESSAGES = frozenset(
+    {"google.protobuf.Timestamp", "google.protobuf.Duration", "google.protobuf.FieldMask", *_WRAPPERS}
+)
 # ... or a JSON document, sent as its compact text (there is no other way to say it in a query).
-JSON_TEXT_MESSAGES = frozenset({"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue",
-                                "google.protobuf.Any", "google.protobuf.Empty"})
+JSON_TEXT_MESSAGES = frozenset(
+    {
+        "google.protobuf.Struct",
+        "google.protobuf.Value",
+        "google.protobuf.ListValue",
+        "google.protobuf.Any",
+        "google.protobuf.Empty",
+    }
+)
 LEAF_MESSAGES = STRING_FORM_MESSAGES | JSON_TEXT_MESSAGES
 WRAPPERS = frozenset(_WRAPPERS)
 
@@ -116,13 +126,15 @@ def resolve_path_field(desc: Descriptor, variable: Variable, template: Template)
         fd = current.fields_by_name.get(name) if current is not None else None
         if fd is None or fd.is_repeated:
             problem = "no such field" if fd is None else "a repeated or map field"
-            raise errors.InvalidTemplateError(str(template), variable.position,
-                                              f"{variable.name}: {problem} in {_owner(current, chain)}")
+            raise errors.InvalidTemplateError(
+                str(template), variable.position, f"{variable.name}: {problem} in {_owner(current, chain)}"
+            )
         chain.append(fd)
         current = fd.message_type
     if current is not None:
-        raise errors.InvalidTemplateError(str(template), variable.position,
-                                          f"{variable.name}: a path variable must name a primitive field")
+        raise errors.InvalidTemplateError(
+            str(template), variable.position, f"{variable.name}: a path variable must name a primitive field"
+        )
     return tuple(chain)
 
 
@@ -136,8 +148,9 @@ def body_field(desc: Descriptor, binding: Binding) -> FieldDescriptor | None:
         return None
     fd = desc.fields_by_name.get(binding.body)
     if fd is None:
-        raise errors.InvalidTemplateError(str(binding.template), 0,
-                                          f"body: {binding.body!r} is not a field of {desc.full_name}")
+        raise errors.InvalidTemplateError(
+            str(binding.template), 0, f"body: {binding.body!r} is not a field of {desc.full_name}"
+        )
     return fd
 
 

@@ -62,8 +62,19 @@ K = TypeVar("K", bound=Hashable)
 
 # https://cloud.google.com/apis/docs/system-parameters (URL query parameter forms). The ``$``
 # forms are what Google's own REST clients send (``$alt=json;enum-encoding=int``).
-_SYSTEM_NAMES = ("alt", "callback", "fields", "key", "prettyPrint", "quotaUser", "userIp", "uploadType",
-                 "upload_protocol", "access_token", "oauth_token")
+_SYSTEM_NAMES = (
+    "alt",
+    "callback",
+    "fields",
+    "key",
+    "prettyPrint",
+    "quotaUser",
+    "userIp",
+    "uploadType",
+    "upload_protocol",
+    "access_token",
+    "oauth_token",
+)
 SYSTEM_PARAMETERS = frozenset({"$.xgafv", *_SYSTEM_NAMES, *(f"${name}" for name in _SYSTEM_NAMES)})
 
 
@@ -195,8 +206,9 @@ def _query_field(desc: Descriptor, key: str) -> _QueryField | None:
         fd = json_fields(current).get(part) or current.fields_by_name.get(part)
         if fd is None:
             return None
-        if is_map(fd) or (fd.is_repeated and fd.message_type is not None and fd.message_type.full_name not in
-                          LEAF_MESSAGES):
+        if is_map(fd) or (
+            fd.is_repeated and fd.message_type is not None and fd.message_type.full_name not in LEAF_MESSAGES
+        ):
             raise bad_request(key, "map and repeated message fields cannot be set from the query")
         chain.append(fd)
         leaf = fd.message_type is None or fd.message_type.full_name in LEAF_MESSAGES

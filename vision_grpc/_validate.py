@@ -105,8 +105,10 @@ def _check_image_request(item: Any, path: str, *, is_async: bool) -> None:
     image = item.image
     source = image.source
     if is_async and image.content:
-        raise ValidationError(f"{path}.image.content", "inline content is not accepted by images:asyncBatchAnnotate; "
-                                                       "give image.source.image_uri (gs://)")
+        raise ValidationError(
+            f"{path}.image.content",
+            "inline content is not accepted by images:asyncBatchAnnotate; give image.source.image_uri (gs://)",
+        )
     if not image.content and not (source.image_uri or source.gcs_image_uri):
         raise ValidationError(f"{path}.image", "needs content or source.image_uri")
     uri = source.gcs_image_uri

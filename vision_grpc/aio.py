@@ -56,8 +56,9 @@ class AsyncClient(ClientBase):
                     continue
                 try:
                     metadata = self.call_metadata(action.method, action.request)
-                    response = await transport.call(action.method, action.request, timeout=action.timeout,
-                                                    metadata=metadata)
+                    response = await transport.call(
+                        action.method, action.request, timeout=action.timeout, metadata=metadata
+                    )
                 except VisionError as error:
                     action = flow.throw(error)
                 else:

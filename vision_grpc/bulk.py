@@ -59,13 +59,23 @@ __all__ = ["BulkReport", "BulkRunner", "InputResult", "JournalError", "load_repo
 MAX_PER_REQUEST = MAX_REQUESTS["AsyncBatchAnnotateImages"]  # 2000; also our cap on files per request
 MAX_SUBMIT_FAILURES_IN_A_ROW = 3  # then a run submits nothing more: the service is likely down
 # Submit errors after which the server may nevertheless have created the operation.
-_MAYBE_SEEN = {code_pb2.DEADLINE_EXCEEDED, code_pb2.UNAVAILABLE, code_pb2.UNKNOWN, code_pb2.CANCELLED,
-               code_pb2.INTERNAL}
+_MAYBE_SEEN = {
+    code_pb2.DEADLINE_EXCEEDED,
+    code_pb2.UNAVAILABLE,
+    code_pb2.UNKNOWN,
+    code_pb2.CANCELLED,
+    code_pb2.INTERNAL,
+}
 # Operation errors that may come from one input of a batch: worth isolating it.
 _INPUT_ERRORS = {code_pb2.NOT_FOUND, code_pb2.INVALID_ARGUMENT}
 # Operation errors of the service, not of the inputs: the batch is submitted again (same prefix).
-_TRANSIENT = {code_pb2.UNAVAILABLE, code_pb2.INTERNAL, code_pb2.DEADLINE_EXCEEDED, code_pb2.RESOURCE_EXHAUSTED,
-              code_pb2.ABORTED}
+_TRANSIENT = {
+    code_pb2.UNAVAILABLE,
+    code_pb2.INTERNAL,
+    code_pb2.DEADLINE_EXCEEDED,
+    code_pb2.RESOURCE_EXHAUSTED,
+    code_pb2.ABORTED,
+}
 
 
 class BulkRunner:
@@ -76,12 +86,24 @@ class BulkRunner:
     recorded: for progress display, and for tests that stop a run at a chosen point.
     """
 
-    def __init__(self, client: Client, journal_path: str | os.PathLike[str], *, output_prefix: str,
-                 features: Sequence[str] = ("DOCUMENT_TEXT_DETECTION",), kind: Literal["files", "images"] = "files",
-                 files_per_request: int = 8, images_per_request: int = MAX_PER_REQUEST, max_in_flight: int = 4,
-                 poll_interval: float = 2.0, poll_timeout: float = 3600.0, max_attempts: int = 3,
-                 shard_size: int | None = None, version: str = "v1",
-                 on_event: Callable[[str, str], None] | None = None) -> None:
+    def __init__(
+        self,
+        client: Client,
+        journal_path: str | os.PathLike[str],
+        *,
+        output_prefix: str,
+        features: Sequence[str] = ("DOCUMENT_TEXT_DETECTION",),
+        kind: Literal["files", "images"] = "files",
+        files_per_request: int = 8,
+        images_per_request: int = MAX_PER_REQUEST,
+        max_in_flight: int = 4,
+        poll_interval: float = 2.0,
+        poll_timeout: float = 3600.0,
+        max_attempts: int = 3,
+        shard_size: int | None = None,
+        version: str = "v1",
+        on_event: Callable[[str, str], None] | None = None,
+    ) -> None:
         if kind not in ("files", "images"):
             raise ValidationError("kind", f"must be 'files' or 'images', got {kind!r}")
         self.client, self.journal_path, self.kind, self.version = client, os.fspath(journal_path), kind, version
@@ -90,8 +112,11 @@ class BulkRunner:
         self.per_request = files_per_request if kind == "files" else images_per_request
         self.max_in_flight, self.max_attempts, self.on_event = max_in_flight, max_attempts, on_event
         self.poll_interval, self.poll_timeout = poll_interval, poll_timeout
-        for name, value in (("per_request", self.per_request), ("max_in_flight", max_in_flight),
-                            ("max_attempts", max_attempts)):
+        for name, value in (
+            ("per_request", self.per_request),
+            ("max_in_flight", max_in_flight),
+            ("max_attempts", max_attempts),
+        ):
             if not 1 <= value <= MAX_PER_REQUEST:
                 raise ValidationError(name, f"must be in [1, {MAX_PER_REQUEST}], got {value}")
         if not (poll_interval > 0 and poll_timeout > 0):
@@ -132,8 +157,9 @@ class BulkRunner:
             if batch.state == "submitting":
                 self._journal.note("ambiguous", batch.id, "no operation recorded after 'submitting': resubmit")
             elif batch.uncertain:
-                self._journal.note("ambiguous", batch.id, f"the failed submit may have reached the server: "
-                                                          f"{batch.reason}; resubmit")
+                self._journal.note(
+                    "ambiguous", batch.id, f"the failed submit may have reached the server: {batch.reason}; resubmit"
+                )
         return queue
 
     def _reattach(self) -> dict[str, Operation]:
@@ -170,14 +196,18 @@ class BulkRunner:
             return
         with sigint_deferred():  # no Ctrl-C between the RPC's return and recording its operation
             try:
-                send = self.client.async_batch_annotate_files if self.kind == "files" else \
-                    self.client.async_batch_annotate_images
+                send = (
+                    self.client.async_batch_annotate_files
+                    if self.kind == "files"
+                    else self.client.async_batch_annotate_images
+                )
                 operation = send(request)
             except (ApiError, TransportError) as error:
                 self._failures_in_a_row += 1
                 uncertain = isinstance(error, TransportError) or (error.request_sent and error.code in _MAYBE_SEEN)
-                self._journal.submit_failed(batch.id, f"submit failed ({_reason(error)})", uncertain=uncertain,
-                                            max_attempts=self.max_attempts)
+                self._journal.submit_failed(
+                    batch.id, f"submit failed ({_reason(error)})", uncertain=uncertain, max_attempts=self.max_attempts
+                )
                 return
             self._notify("sent", batch.id)
             self._journal.submitted(batch.id, operation.name)
@@ -233,7 +263,7 @@ class BulkRunner:
         named = [uri for uri in batch.uris if uri in error.error.message]
         culprit = named[0] if len(named) == 1 else None
         rest = [uri for uri in batch.uris if uri != culprit]
-        parts = [rest] if culprit is not None else [rest[: len(rest) // 2], rest[len(rest) // 2:]]
+        parts = [rest] if culprit is not None else [rest[: len(rest) // 2], rest[len(rest) // 2 :]]
         groups = []
         for uris in (p for p in parts if p):
             group_id = self._batch_id(uris)
@@ -260,8 +290,12 @@ class BulkRunner:
         return None
 
     def _fixed_settings(self) -> dict[str, str]:
-        return {"kind": self.kind, "output_prefix": self.output_prefix, "version": self.version,
-                "features": ",".join(self.features)}
+        return {
+            "kind": self.kind,
+            "output_prefix": self.output_prefix,
+            "version": self.version,
+            "features": ",".join(self.features),
+        }
 
     def _batch_id(self, uris: Sequence[str]) -> str:
         """16 hex digits of SHA-256 over the settings and the inputs: same batch, same output prefix."""

@@ -66,8 +66,7 @@ class Client(ClientBase):
                     continue
                 try:
                     metadata = self.call_metadata(action.method, action.request)
-                    response = transport.call(action.method, action.request, timeout=action.timeout,
-                                              metadata=metadata)
+                    response = transport.call(action.method, action.request, timeout=action.timeout, metadata=metadata)
                 except VisionError as error:
                     action = flow.throw(error)
                 else:

@@ -37,8 +37,15 @@ from vision_grpc._methods import VERSIONS
 from vision_grpc.errors import VisionError
 from vision_grpc.storage import Storage
 
-__all__ = ["ImageResult", "OutputError", "PageResult", "document_text", "page_text", "read_file_results",
-           "read_image_results"]
+__all__ = [
+    "ImageResult",
+    "OutputError",
+    "PageResult",
+    "document_text",
+    "page_text",
+    "read_file_results",
+    "read_image_results",
+]
 
 SHARD_NAME = re.compile(r"output-(\d+)-to-(\d+)\.json")
 _FILE_ONLY_KEYS = {"inputConfig", "input_config", "totalPages", "total_pages"}
@@ -102,6 +109,7 @@ class _Shard:
 
 # -- sources ---------------------------------------------------------------------------------------
 
+
 def _resolve(source: object, kind: str, version: str | None) -> tuple[ModuleType, list[str]]:
     """The API module and the output prefixes of ``source`` (``kind``: "Files" or "Images")."""
     if version is not None and version not in VERSIONS:
@@ -128,11 +136,11 @@ def _plan(prefix: str, storage: Storage, unit: str) -> list[_Shard]:
         raise OutputError(prefix or "''", "is not a gs:// output prefix")
     shards, deeper = [], set()
     for uri in storage.list(prefix):
-        match = SHARD_NAME.fullmatch(uri[len(prefix):]) if uri.startswith(prefix) else None
+        match = SHARD_NAME.fullmatch(uri[len(prefix) :]) if uri.startswith(prefix) else None
         if match:
             shards.append(_Shard(uri, int(match[1]), int(match[2])))
         elif deeper_match := SHARD_NAME.search(uri):
-            deeper.add(uri[:deeper_match.start()])
+            deeper.add(uri[: deeper_match.start()])
     if not shards:
         hint = f"; shards are under {', '.join(sorted(deeper)[:3])}: read each prefix" if deeper else ""
         raise OutputError(prefix, f"no output shards (output-N-to-M.json) directly under this prefix{hint}")
@@ -172,11 +180,15 @@ def _parse(storage: Storage, uri: str, cls: Any, keys: set[str], foreign: set[st
     name = cls.DESCRIPTOR.name
     if not isinstance(obj, dict) or not keys & obj.keys():
         found = f"keys {sorted(obj)[:5]}" if isinstance(obj, dict) else f"a JSON {type(obj).__name__}"
-        raise OutputError(uri, f"is not the expected {name}: expected a JSON object with {' or '.join(sorted(keys))}, "
-                               f"found {found}")
+        raise OutputError(
+            uri, f"is not the expected {name}: expected a JSON object with {' or '.join(sorted(keys))}, found {found}"
+        )
     if foreign and foreign & obj.keys():
-        raise OutputError(uri, f"is not the expected {name}: it has {sorted(foreign & obj.keys())}, fields of an "
-                               "AnnotateFileResponse (a files output)")
+        raise OutputError(
+            uri,
+            f"is not the expected {name}: it has {sorted(foreign & obj.keys())}, fields of an "
+            "AnnotateFileResponse (a files output)",
+        )
     message = cls()
     try:
         json_format.ParseDict(obj, message, ignore_unknown_fields=True)
@@ -188,11 +200,15 @@ def _parse(storage: Storage, uri: str, cls: Any, keys: set[str], foreign: set[st
 def _check_count(shard: _Shard, count: int, unit: str) -> None:
     expected = shard.last - shard.first + 1
     if count != expected:
-        raise OutputError(shard.uri, f"holds {count} {unit} response(s) but its name says {expected} "
-                                     f"({unit}s {shard.first}-{shard.last}): partial or not a Vision output shard")
+        raise OutputError(
+            shard.uri,
+            f"holds {count} {unit} response(s) but its name says {expected} "
+            f"({unit}s {shard.first}-{shard.last}): partial or not a Vision output shard",
+        )
 
 
 # -- files -----------------------------------------------------------------------------------------
+
 
 def read_file_results(source: object, *, storage: Storage, version: str | None = None) -> Iterator[PageResult]:
     """Every page of every input file of an async files request, in input then page order.
@@ -216,16 +232,20 @@ def _read_file_prefix(module: ModuleType, prefix: str, storage: Storage) -> Iter
             raise OutputError(shard.uri, f"is for {uri}, but the shards before it under {prefix} are for {input_uri}")
         input_uri = uri
         if message.total_pages and shards[-1].last != message.total_pages:
-            raise OutputError(prefix, f"{uri} has {message.total_pages} pages but the shards cover pages "
-                                      f"1-{shards[-1].last}")
+            raise OutputError(
+                prefix, f"{uri} has {message.total_pages} pages but the shards cover pages 1-{shards[-1].last}"
+            )
         yield from _file_pages(module, message, shard, uri)
 
 
 def _input_uri_of(message: Any, shard: _Shard) -> str:
     uri = message.input_config.gcs_source.uri or next((r.context.uri for r in message.responses if r.context.uri), "")
     if not uri:
-        raise OutputError(shard.uri, "names no input file (neither inputConfig.gcsSource.uri nor context.uri): "
-                                     "not an AnnotateFileResponse shard")
+        raise OutputError(
+            shard.uri,
+            "names no input file (neither inputConfig.gcsSource.uri nor context.uri): "
+            "not an AnnotateFileResponse shard",
+        )
     return str(uri)
 
 
@@ -240,12 +260,14 @@ def _file_pages(module: ModuleType, message: Any, shard: _Shard, input_uri: str)
     _check_count(shard, len(message.responses), "page")
     for number, response in enumerate(message.responses, start=shard.first):
         if response.context.page_number and response.context.page_number != number:
-            raise OutputError(shard.uri, f"holds page {response.context.page_number} where its name says page "
-                                         f"{number} should be")
+            raise OutputError(
+                shard.uri, f"holds page {response.context.page_number} where its name says page {number} should be"
+            )
         yield PageResult(input_uri, number, response, shard.uri)
 
 
 # -- images ----------------------------------------------------------------------------------------
+
 
 def read_image_results(source: object, *, storage: Storage, version: str | None = None) -> Iterator[ImageResult]:
     """Every image of an async images request, in request order (``ImageResult.index`` 0, 1, ...).
@@ -267,6 +289,7 @@ def _iter_images(module: ModuleType, prefix: str, storage: Storage) -> Iterator[
 
 
 # -- text ------------------------------------------------------------------------------------------
+
 
 def _one_input(results: Iterable[PageResult], input_uri: str | None) -> list[PageResult]:
     pages = [page for page in results if input_uri is None or page.input_uri == input_uri]

@@ -61,7 +61,7 @@ def _split(uri: str, *, prefix: bool = False) -> tuple[str, str]:
     """The lenient split used for real Cloud Storage, whose object names may hold anything."""
     if not uri.startswith("gs://"):
         raise InvalidUri(uri, "must start with gs://")
-    bucket, _, name = uri[len("gs://"):].partition("/")
+    bucket, _, name = uri[len("gs://") :].partition("/")
     if not _BUCKET.fullmatch(bucket):
         raise InvalidUri(uri, f"bad bucket name {bucket!r}")
     if not name and not prefix:
@@ -77,7 +77,7 @@ def parse_gs_uri(uri: str, *, allow_prefix: bool = False) -> tuple[str, str]:
     """
     if not uri.startswith("gs://"):
         raise InvalidUri(uri, "must start with gs://")
-    bucket, _, name = uri[len("gs://"):].partition("/")
+    bucket, _, name = uri[len("gs://") :].partition("/")
     if not _BUCKET.fullmatch(bucket):
         raise InvalidUri(uri, "bucket names are 1-222 characters of a-z, 0-9, '.', '_', '-', not starting with '.'")
     if not name and not allow_prefix:
@@ -106,7 +106,7 @@ class LocalStorage:
         return self.root.joinpath(bucket, *name.split("/"))
 
     def list(self, prefix: str) -> builtins.list[str]:
-        bucket, name = parse_gs_uri(prefix if "/" in prefix[len("gs://"):] else prefix + "/", allow_prefix=True)
+        bucket, name = parse_gs_uri(prefix if "/" in prefix[len("gs://") :] else prefix + "/", allow_prefix=True)
         bucket_dir = self.root / bucket
         start = bucket_dir.joinpath(*name.split("/")[:-1])
         if not start.is_dir():

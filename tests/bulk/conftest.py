@@ -53,8 +53,14 @@ class Bed:
         return uris
 
     def settings(self, **overrides: Any) -> dict[str, Any]:
-        return {"output_prefix": self.out, "files_per_request": 3, "max_in_flight": 2, "poll_interval": 0.1,
-                "poll_timeout": 15.0, **overrides}
+        return {
+            "output_prefix": self.out,
+            "files_per_request": 3,
+            "max_in_flight": 2,
+            "poll_interval": 0.1,
+            "poll_timeout": 15.0,
+            **overrides,
+        }
 
     def runner(self, **overrides: Any) -> BulkRunner:
         return BulkRunner(self.client, self.journal, **self.settings(**overrides))

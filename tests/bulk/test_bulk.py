@@ -48,6 +48,7 @@ def stop_at(event: str, nth: int, action: Callable[[], None]) -> Callable[[str, 
 def interrupt() -> None:
     raise KeyboardInterrupt
 
+
 def test_files_run_annotates_every_input_once(bed: Bed) -> None:
     uris = bed.stage(20)
     in_flight, most = [0], [0]
@@ -178,8 +179,16 @@ def test_journal_refuses_other_settings_and_a_second_writer(bed: Bed) -> None:
         assert load_report(bed.journal).counts["done"] == 1
 
 
-@pytest.mark.parametrize("bad", [{"kind": "pages"}, {"files_per_request": 0}, {"features": ["NO_SUCH_FEATURE"]},
-                                 {"output_prefix": "https://example.com/out/"}, {"poll_timeout": 0}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"kind": "pages"},
+        {"files_per_request": 0},
+        {"features": ["NO_SUCH_FEATURE"]},
+        {"output_prefix": "https://example.com/out/"},
+        {"poll_timeout": 0},
+    ],
+)
 def test_bad_settings_fail_before_anything_is_written(bed: Bed, bad: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         bed.runner(**bad)
@@ -217,8 +226,9 @@ def test_killed_worker_resumes(bed: Bed, event: str, nth: int) -> None:
 def test_killed_at_a_random_moment_then_resumed_by_another_process(bed: Bed) -> None:
     uris = bed.stage(10)
     delay = random.Random().uniform(0.0, 0.6)
-    with subprocess.Popen(worker_command(bed, uris, ("", 0)), stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL) as child:
+    with subprocess.Popen(
+        worker_command(bed, uris, ("", 0)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    ) as child:
         started = time.monotonic()
         while not bed.journal.exists() and time.monotonic() - started < CHILD_TIMEOUT:
             time.sleep(0.01)

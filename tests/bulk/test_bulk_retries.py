@@ -23,8 +23,9 @@ from vision_grpc.testing import Emulator
 def test_an_images_batch_that_failed_as_a_whole_is_split(bed: Bed) -> None:
     uris = bed.stage(4, suffix=".png")
     bad = uris[2]
-    bed.emu.service.faults.fail_next_operation("INVALID_ARGUMENT", method="AsyncBatchAnnotateImages",
-                                               message=f"Bad image data: {bad}")
+    bed.emu.service.faults.fail_next_operation(
+        "INVALID_ARGUMENT", method="AsyncBatchAnnotateImages", message=f"Bad image data: {bad}"
+    )
     report = bed.runner(kind="images", images_per_request=4, features=["LABEL_DETECTION"]).run(uris)
     assert [r.uri for r in report.failed] == [bad] and report.failed[0].reason.startswith("INVALID_ARGUMENT: ")
     assert sorted(r.uri for r in report.done) == sorted(set(uris) - {bad})
@@ -51,8 +52,10 @@ def test_a_transient_operation_failure_is_submitted_again_in_the_same_run(bed: B
     assert report.counts == {"done": 4, "failed": 0, "pending": 0, "total": 4}
     history = bed.history()
     (retried,) = [batch for event, batch, _ in history if event == "submit_failed"]
-    assert [detail for event, batch, detail in history if batch == retried and event == "submitting"] == \
-        ["attempt 1", "attempt 2"]
+    assert [detail for event, batch, detail in history if batch == retried and event == "submitting"] == [
+        "attempt 1",
+        "attempt 2",
+    ]
     ops = [op for event, batch, op in history if event == "submitted" and batch == retried]
     assert len(ops) == 2 and ops[0] != ops[1]
     assert all(bed.emu.list_objects(r.output_uri) for r in report.done)  # the same prefix, written this time
@@ -89,13 +92,21 @@ def test_a_transient_failure_left_for_the_next_run_is_pending(bed: Bed) -> None:
 
 def test_polling_over_rest_makes_few_get_operation_calls(tmp_path: Path) -> None:
     """Each operation is refreshed on its own schedule (0.5 s, then x1.5), not re-polled from scratch per round."""
-    with Emulator(operation_seconds=1.0) as emu, \
-            Client(endpoint=emu.rest_url.removeprefix("http://"), transport="rest") as rest_client:
+    with (
+        Emulator(operation_seconds=1.0) as emu,
+        Client(endpoint=emu.rest_url.removeprefix("http://"), transport="rest") as rest_client,
+    ):
         uris = [f"gs://rest-bulk/in/{n}.pdf" for n in range(6)]
         for uri in uris:
             emu.put_object(uri, tiny_pdf(1))
-        runner = BulkRunner(rest_client, tmp_path / "j.db", output_prefix="gs://rest-bulk/out/", files_per_request=2,
-                            max_in_flight=3, poll_timeout=60)
+        runner = BulkRunner(
+            rest_client,
+            tmp_path / "j.db",
+            output_prefix="gs://rest-bulk/out/",
+            files_per_request=2,
+            max_in_flight=3,
+            poll_timeout=60,
+        )
         report = runner.run(uris)
         assert report.counts["done"] == 6 and len(report.operations) == 3
         polls = [call for call in emu.service.calls if call.method == "GetOperation"]

@@ -39,8 +39,18 @@ def flags(emulator: Emulator, *extra: str) -> list[str]:
 
 
 def test_annotate_files_waits_and_reports_json(emulator: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
-    code, doc, _ = run(capsys, "annotate", "files", "gs://bucket/sample.pdf", "--output", "gs://bucket/cli/a/",
-                       "--batch-size", "2", "--json", *flags(emulator))
+    code, doc, _ = run(
+        capsys,
+        "annotate",
+        "files",
+        "gs://bucket/sample.pdf",
+        "--output",
+        "gs://bucket/cli/a/",
+        "--batch-size",
+        "2",
+        "--json",
+        *flags(emulator),
+    )
     assert code == 0
     assert doc["done"] is True and doc["state"] == "DONE"
     assert doc["response"]["responses"][0]["outputConfig"]["gcsDestination"]["uri"] == "gs://bucket/cli/a/"
@@ -50,24 +60,36 @@ def test_annotate_files_waits_and_reports_json(emulator: Emulator, capsys: pytes
     assert out.rstrip().splitlines()[-1] == "3 page(s) of 1 file(s), 0 with errors"
 
 
-def test_local_file_is_staged_for_the_emulator(emulator: Emulator, capsys: pytest.CaptureFixture[str],
-                                               tmp_path: Path) -> None:
+def test_local_file_is_staged_for_the_emulator(
+    emulator: Emulator, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     local = tmp_path / "local.pdf"
     local.write_bytes(sample_pdf())
-    code, doc, _ = run(capsys, "annotate", "files", str(local), "--output", "gs://bucket/cli/local/", "--json",
-                       *flags(emulator))
+    code, doc, _ = run(
+        capsys, "annotate", "files", str(local), "--output", "gs://bucket/cli/local/", "--json", *flags(emulator)
+    )
     assert code == 0
     digest = hashlib.sha256(sample_pdf()).hexdigest()[:16]
     assert emulator.get_object(f"gs://local-inputs/{digest}/local.pdf") == sample_pdf()
-    code, doc, _ = run(capsys, "outputs", "gs://bucket/cli/local/", "--save", str(tmp_path / "pages"), "--json",
-                       *flags(emulator))
+    code, doc, _ = run(
+        capsys, "outputs", "gs://bucket/cli/local/", "--save", str(tmp_path / "pages"), "--json", *flags(emulator)
+    )
     assert code == 0 and len(doc["results"]) == 3
     assert sorted(p.name for p in (tmp_path / "pages").iterdir()) == ["00001.txt", "00002.txt", "00003.txt"]
 
 
 def test_operation_subcommands(emulator: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
-    code, doc, _ = run(capsys, "annotate", "files", "gs://bucket/sample.pdf", "--output", "gs://bucket/cli/op/",
-                       "--no-wait", "--json", *flags(emulator))
+    code, doc, _ = run(
+        capsys,
+        "annotate",
+        "files",
+        "gs://bucket/sample.pdf",
+        "--output",
+        "gs://bucket/cli/op/",
+        "--no-wait",
+        "--json",
+        *flags(emulator),
+    )
     assert code == 0 and doc["done"] is False
     name = doc["name"]
     code, doc, _ = run(capsys, "operation", "wait", name, "--json", *flags(emulator))
@@ -81,31 +103,66 @@ def test_operation_subcommands(emulator: Emulator, capsys: pytest.CaptureFixture
 
 
 def test_cancelled_operation_exits_3(emulator: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
-    code, doc, _ = run(capsys, "annotate", "files", "gs://bucket/sample.pdf", "--output", "gs://bucket/cli/c/",
-                       "--no-wait", "--json", *flags(emulator))
+    code, doc, _ = run(
+        capsys,
+        "annotate",
+        "files",
+        "gs://bucket/sample.pdf",
+        "--output",
+        "gs://bucket/cli/c/",
+        "--no-wait",
+        "--json",
+        *flags(emulator),
+    )
     run(capsys, "operation", "cancel", doc["name"], *flags(emulator))
     code, doc, _ = run(capsys, "operation", "wait", doc["name"], "--json", *flags(emulator))
     assert code == 3 and doc["error"]["code"] == 1
 
 
-@pytest.mark.parametrize(("argv", "code", "text"), [
-    pytest.param(["annotate", "files", "gs://bucket/sample.pdf", "--output", "s3://x/"], 2,
-                 "requests[0].output_config.gcs_destination.uri", id="validation-2"),
-    pytest.param(["annotate", "files", "gs://bucket/absent.pdf", "--output", "gs://bucket/cli/x/"], 3,
-                 "NOT_FOUND", id="operation-failed-3"),
-    pytest.param(["annotate", "files", "gs://bucket/sample.pdf", "--output", "gs://bucket/cli/t/",
-                  "--wait-timeout", "0.01"], 4, "operation wait", id="timeout-4"),
-])
-def test_exit_codes(emulator: Emulator, capsys: pytest.CaptureFixture[str], argv: list[str], code: int,
-                    text: str) -> None:
+@pytest.mark.parametrize(
+    ("argv", "code", "text"),
+    [
+        pytest.param(
+            ["annotate", "files", "gs://bucket/sample.pdf", "--output", "s3://x/"],
+            2,
+            "requests[0].output_config.gcs_destination.uri",
+            id="validation-2",
+        ),
+        pytest.param(
+            ["annotate", "files", "gs://bucket/absent.pdf", "--output", "gs://bucket/cli/x/"],
+            3,
+            "NOT_FOUND",
+            id="operation-failed-3",
+        ),
+        pytest.param(
+            ["annotate", "files", "gs://bucket/sample.pdf", "--output", "gs://bucket/cli/t/", "--wait-timeout", "0.01"],
+            4,
+            "operation wait",
+            id="timeout-4",
+        ),
+    ],
+)
+def test_exit_codes(
+    emulator: Emulator, capsys: pytest.CaptureFixture[str], argv: list[str], code: int, text: str
+) -> None:
     got, _, err = run(capsys, *argv, *flags(emulator))
     assert got == code
     assert text in err
 
 
 def test_connection_refused_exits_5(capsys: pytest.CaptureFixture[str]) -> None:
-    got, _, err = run(capsys, "annotate", "files", "gs://b/x.pdf", "--output", "gs://b/o/",
-                      "--endpoint", "127.0.0.1:9", "--timeout", "1")
+    got, _, err = run(
+        capsys,
+        "annotate",
+        "files",
+        "gs://b/x.pdf",
+        "--output",
+        "gs://b/o/",
+        "--endpoint",
+        "127.0.0.1:9",
+        "--timeout",
+        "1",
+    )
     assert got == 5 and "UNAVAILABLE" in err
 
 
@@ -121,16 +178,29 @@ def test_bulk_from_a_list_file(emulator: Emulator, capsys: pytest.CaptureFixture
         emulator.put_object(f"gs://bucket/bulk/{n}.pdf", sample_pdf())
     listing = tmp_path / "inputs.txt"
     listing.write_text("".join(f"gs://bucket/bulk/{n}.pdf\n" for n in range(4)) + "gs://bucket/bulk/absent.pdf\n")
-    argv = ["bulk", str(listing), "--journal", str(tmp_path / "j.sqlite"), "--output", "gs://bucket/bulkout/",
-            "--json", *flags(emulator)]
+    argv = [
+        "bulk",
+        str(listing),
+        "--journal",
+        str(tmp_path / "j.sqlite"),
+        "--output",
+        "gs://bucket/bulkout/",
+        "--json",
+        *flags(emulator),
+    ]
     code, doc, _ = run(capsys, *argv)
     assert code == 3  # one input failed
     assert doc["counts"]["done"] == 4 and doc["failed"][0]["uri"] == "gs://bucket/bulk/absent.pdf"
 
 
 def test_demo_command_end_to_end() -> None:
-    done = subprocess.run([sys.executable, "-m", "vision_grpc.cli", "demo", "--json", "--operation-seconds", "0.2"],
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "vision_grpc.cli", "demo", "--json", "--operation-seconds", "0.2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     document = json.loads(done.stdout)
     assert [p["page"] for p in document["pages"]] == [1, 2, 3]

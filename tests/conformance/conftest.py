@@ -50,12 +50,20 @@ def official() -> dict[str, Any]:
         "schema": True,
         "methods": True,
         "populate": ROUND_TRIP,
-        "parse": [{"type": name, "b64": base64.b64encode(
-            our_populated(name).SerializeToString(deterministic=True)).decode()} for name in ROUND_TRIP],
+        "parse": [
+            {"type": name, "b64": base64.b64encode(our_populated(name).SerializeToString(deterministic=True)).decode()}
+            for name in ROUND_TRIP
+        ],
     }
     script = Path(__file__).with_name("official_side.py")
-    done = subprocess.run([sys.executable, str(script)], input=json.dumps(request), capture_output=True,
-                          text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     answer: dict[str, Any] = json.loads(done.stdout)
     return answer

@@ -24,27 +24,43 @@ def main() -> None:
         client = vision_v1.ImageAnnotatorClient(transport=ImageAnnotatorGrpcTransport(channel=channel))
     else:
         client = vision_v1.ImageAnnotatorClient(
-            credentials=AnonymousCredentials(), transport="rest",
+            credentials=AnonymousCredentials(),
+            transport="rest",
             client_options=ClientOptions(api_endpoint=f"http://{endpoint}"),
         )
-    request = vision_v1.AsyncBatchAnnotateFilesRequest(requests=[vision_v1.AsyncAnnotateFileRequest(
-        input_config=vision_v1.InputConfig(gcs_source=vision_v1.GcsSource(uri=pdf_uri), mime_type="application/pdf"),
-        features=[vision_v1.Feature(type_=vision_v1.Feature.Type.DOCUMENT_TEXT_DETECTION)],
-        output_config=vision_v1.OutputConfig(gcs_destination=vision_v1.GcsDestination(uri=out), batch_size=2),
-    )])
+    request = vision_v1.AsyncBatchAnnotateFilesRequest(
+        requests=[
+            vision_v1.AsyncAnnotateFileRequest(
+                input_config=vision_v1.InputConfig(
+                    gcs_source=vision_v1.GcsSource(uri=pdf_uri), mime_type="application/pdf"
+                ),
+                features=[vision_v1.Feature(type_=vision_v1.Feature.Type.DOCUMENT_TEXT_DETECTION)],
+                output_config=vision_v1.OutputConfig(gcs_destination=vision_v1.GcsDestination(uri=out), batch_size=2),
+            )
+        ]
+    )
     operation = client.async_batch_annotate_files(request=request)
     response = operation.result(timeout=30)
     meta = operation.metadata
-    sync = client.batch_annotate_images(requests=[vision_v1.AnnotateImageRequest(
-        image=vision_v1.Image(content=b"\x89PNG"), features=[vision_v1.Feature(type_=5)])])
+    sync = client.batch_annotate_images(
+        requests=[
+            vision_v1.AnnotateImageRequest(
+                image=vision_v1.Image(content=b"\x89PNG"), features=[vision_v1.Feature(type_=5)]
+            )
+        ]
+    )
     raw = client.get_operation({"name": operation.operation.name})
-    print(json.dumps({
-        "name": operation.operation.name,
-        "output": response.responses[0].output_config.gcs_destination.uri,
-        "state": vision_v1.OperationMetadata.State(meta.state).name,
-        "sync_error_code": sync.responses[0].error.code,
-        "get_operation_done": raw.done,
-    }))
+    print(
+        json.dumps(
+            {
+                "name": operation.operation.name,
+                "output": response.responses[0].output_config.gcs_destination.uri,
+                "state": vision_v1.OperationMetadata.State(meta.state).name,
+                "sync_error_code": sync.responses[0].error.code,
+                "get_operation_done": raw.done,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -46,14 +46,18 @@ def methods() -> dict[str, Any]:
         grpc_src = inspect.getsource(importlib.import_module(pkg + ".transports.grpc"))
         client_src = inspect.getsource(importlib.import_module(pkg + ".client"))
         rpcs: dict[str, Any] = {}
-        for match in re.finditer(r'"/google\.cloud\.vision\.\w+\.ImageAnnotator/(\w+)",\s*'
-                                 r'request_serializer=\w+\.(\w+)\.serialize,\s*'
-                                 r'response_deserializer=([\w.]+)\.(?:deserialize|FromString)', grpc_src):
+        for match in re.finditer(
+            r'"/google\.cloud\.vision\.\w+\.ImageAnnotator/(\w+)",\s*'
+            r"request_serializer=\w+\.(\w+)\.serialize,\s*"
+            r"response_deserializer=([\w.]+)\.(?:deserialize|FromString)",
+            grpc_src,
+        ):
             name, request, response = match.groups()
             response = response.split(".")[-1]
             rpcs[name] = {
                 "request": f"google.cloud.vision.{version}.{request}",
-                "response": "google.longrunning.Operation" if response == "Operation"
+                "response": "google.longrunning.Operation"
+                if response == "Operation"
                 else f"google.cloud.vision.{version}.{response}",
                 "http": [dict(b) for b in getattr(rest_base, f"_Base{name}")._get_http_options()],
             }
@@ -62,12 +66,18 @@ def methods() -> dict[str, Any]:
             body = client_src.split(f"def {snake}(", 1)[1].split("\n    def ", 1)[0]
             params = re.search(r"flattened_params = \[([^\]]*)\]", body)
             info["signature"] = params.group(1).replace(" ", "") if params else ""
-            lro = re.search(r"operation\.from_gapic\([^)]*?image_annotator\.(\w+),\s*"
-                            r"metadata_type=image_annotator\.(\w+)", body, re.S)
+            lro = re.search(
+                r"operation\.from_gapic\([^)]*?image_annotator\.(\w+),\s*"
+                r"metadata_type=image_annotator\.(\w+)",
+                body,
+                re.S,
+            )
             info["operation_info"] = list(lro.groups()) if lro else None
         get_operation = getattr(rest_base, "_BaseGetOperation", None)  # v1 only
-        out[version] = {"rpcs": rpcs,
-                        "operations_get": [dict(b) for b in get_operation._get_http_options()] if get_operation else []}
+        out[version] = {
+            "rpcs": rpcs,
+            "operations_get": [dict(b) for b in get_operation._get_http_options()] if get_operation else [],
+        }
     return out
 
 
@@ -85,8 +95,12 @@ def main() -> None:
     answer["populated"] = []
     for full_name in request.get("populate", []):
         msg = schema_tools.populate(_message_class(full_name)())
-        answer["populated"].append({"b64": base64.b64encode(msg.SerializeToString(deterministic=True)).decode(),
-                                    "json": json_format.MessageToDict(msg)})
+        answer["populated"].append(
+            {
+                "b64": base64.b64encode(msg.SerializeToString(deterministic=True)).decode(),
+                "json": json_format.MessageToDict(msg),
+            }
+        )
     json.dump(answer, sys.stdout)
 
 

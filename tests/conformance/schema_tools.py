@@ -14,10 +14,14 @@ from google.protobuf.message import Message
 
 # Messages whose closure is the schema we promise (requests, responses, operation types).
 ROOTS = (
-    "BatchAnnotateImagesRequest", "BatchAnnotateImagesResponse",
-    "BatchAnnotateFilesRequest", "BatchAnnotateFilesResponse",
-    "AsyncBatchAnnotateImagesRequest", "AsyncBatchAnnotateImagesResponse",
-    "AsyncBatchAnnotateFilesRequest", "AsyncBatchAnnotateFilesResponse",
+    "BatchAnnotateImagesRequest",
+    "BatchAnnotateImagesResponse",
+    "BatchAnnotateFilesRequest",
+    "BatchAnnotateFilesResponse",
+    "AsyncBatchAnnotateImagesRequest",
+    "AsyncBatchAnnotateImagesResponse",
+    "AsyncBatchAnnotateFilesRequest",
+    "AsyncBatchAnnotateFilesResponse",
     "OperationMetadata",
 )
 VERSIONS = ("v1", "v1p4beta1")
@@ -96,6 +100,7 @@ def dump_schema(roots_by_version: dict[str, list[_d.Descriptor]]) -> dict[str, d
 
 
 # -- fully populated messages -------------------------------------------------------------
+
 
 def _scalar(field: _d.FieldDescriptor, index: int) -> Any:
     n = field.number + index

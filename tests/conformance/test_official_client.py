@@ -32,8 +32,13 @@ def test_official_client_runs_async_files_against_the_emulator(emulator: Emulato
         endpoint = emulator.rest_url.removeprefix("http://")
     out = f"gs://bucket/official-{transport}/"
     script = Path(__file__).with_name("official_client.py")
-    done = subprocess.run([sys.executable, str(script), transport, endpoint, "gs://bucket/doc.pdf", out],
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, str(script), transport, endpoint, "gs://bucket/doc.pdf", out],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["output"] == out

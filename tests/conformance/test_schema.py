@@ -83,12 +83,20 @@ def test_service_host_and_scopes(version: str) -> None:
     ]
 
 
-@pytest.mark.parametrize(("version", "method", "uri"), [
-    pytest.param("v1", "AsyncBatchAnnotateFiles",
-                 "/v1/{parent=projects/*/locations/*}/files:asyncBatchAnnotate", id="seed-000-files"),
-    pytest.param("v1p4beta1", "AsyncBatchAnnotateImages",
-                 "/v1p4beta1/images:asyncBatchAnnotate", id="seed-001-images"),
-])
+@pytest.mark.parametrize(
+    ("version", "method", "uri"),
+    [
+        pytest.param(
+            "v1",
+            "AsyncBatchAnnotateFiles",
+            "/v1/{parent=projects/*/locations/*}/files:asyncBatchAnnotate",
+            id="seed-000-files",
+        ),
+        pytest.param(
+            "v1p4beta1", "AsyncBatchAnnotateImages", "/v1p4beta1/images:asyncBatchAnnotate", id="seed-001-images"
+        ),
+    ],
+)
 def test_seed_pages_bindings_are_present(version: str, method: str, uri: str) -> None:
     rule = MODULES[version].DESCRIPTOR.services_by_name["ImageAnnotator"].methods_by_name[method].GetOptions()
     assert {"method": "post", "uri": uri, "body": "*"} in _rule_dicts(rule.Extensions[annotations_pb2.http])
@@ -101,9 +109,7 @@ def test_our_bytes_parse_with_official_types_to_the_same_json(official: dict[str
 
 
 @pytest.mark.parametrize("index", range(len(ROUND_TRIP)), ids=[n.split(".", 3)[3] for n in ROUND_TRIP])
-def test_official_bytes_parse_with_our_types_to_the_same_json_and_bytes(
-    official: dict[str, Any], index: int
-) -> None:
+def test_official_bytes_parse_with_our_types_to_the_same_json_and_bytes(official: dict[str, Any], index: int) -> None:
     name = ROUND_TRIP[index]
     theirs = official["populated"][index]
     raw = base64.b64decode(theirs["b64"])
@@ -116,8 +122,11 @@ def test_official_bytes_parse_with_our_types_to_the_same_json_and_bytes(
 @pytest.mark.parametrize("version", list(MODULES))
 def test_round_trip_response_sets_every_annotation_type(version: str) -> None:
     response = our_populated(f"google.cloud.vision.{version}.BatchAnnotateImagesResponse").responses[0]
-    unset = [f.name for f in response.DESCRIPTOR.fields
-             if not (len(getattr(response, f.name)) if f.is_repeated else response.HasField(f.name))]
+    unset = [
+        f.name
+        for f in response.DESCRIPTOR.fields
+        if not (len(getattr(response, f.name)) if f.is_repeated else response.HasField(f.name))
+    ]
     assert unset == []
 
 
@@ -137,8 +146,9 @@ def test_a_changed_field_number_is_caught(official: dict[str, Any], tmp_path: Pa
     pool = descriptor_pool.DescriptorPool()
     for file_proto in descriptor_set.file:
         pool.Add(file_proto)
-    roots = {v: [pool.FindMessageTypeByName(f"google.cloud.vision.{v}.{r}") for r in schema_tools.ROOTS]
-             for v in MODULES}
+    roots = {
+        v: [pool.FindMessageTypeByName(f"google.cloud.vision.{v}.{r}") for r in schema_tools.ROOTS] for v in MODULES
+    }
     problems = _differences(schema_tools.dump_schema(roots), official["schema"])
     assert problems == [
         "google.cloud.vision.v1.Vertex.y: ours {'number': 3, 'type': 5, 'repeated': False, 'map': False, "
@@ -150,8 +160,14 @@ def test_a_changed_field_number_is_caught(official: dict[str, Any], tmp_path: Pa
 
 def _compile_descriptor_set(proto_root: Path, tmp_path: Path) -> descriptor_pb2.FileDescriptorSet:
     out = tmp_path / "set.pb"
-    command = [sys.executable, str(ROOT / "scripts" / "gen_protos.py"),
-               "--proto-root", str(proto_root), "--descriptor-set-out", str(out)]
+    command = [
+        sys.executable,
+        str(ROOT / "scripts" / "gen_protos.py"),
+        "--proto-root",
+        str(proto_root),
+        "--descriptor-set-out",
+        str(out),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     return descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
@@ -159,11 +175,18 @@ def _compile_descriptor_set(proto_root: Path, tmp_path: Path) -> descriptor_pb2.
 
 def test_json_names_follow_the_api(official: dict[str, Any]) -> None:
     request = our_class("google.cloud.vision.v1.AsyncBatchAnnotateFilesRequest")()
-    json_format.ParseDict({"requests": [{"inputConfig": {"gcsSource": {"uri": "gs://b/f.pdf"},
-                                                         "mimeType": "application/pdf"},
-                                         "features": [{"type": "DOCUMENT_TEXT_DETECTION"}],
-                                         "outputConfig": {"gcsDestination": {"uri": "gs://b/out/"},
-                                                          "batchSize": 2}}],
-                           "parent": "projects/p/locations/eu"}, request)
+    json_format.ParseDict(
+        {
+            "requests": [
+                {
+                    "inputConfig": {"gcsSource": {"uri": "gs://b/f.pdf"}, "mimeType": "application/pdf"},
+                    "features": [{"type": "DOCUMENT_TEXT_DETECTION"}],
+                    "outputConfig": {"gcsDestination": {"uri": "gs://b/out/"}, "batchSize": 2},
+                }
+            ],
+            "parent": "projects/p/locations/eu",
+        },
+        request,
+    )
     assert request.requests[0].output_config.batch_size == 2
     assert request.requests[0].features[0].type == 11

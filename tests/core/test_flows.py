@@ -43,8 +43,14 @@ def unavailable(sent: bool = True, retry_after: float | None = None) -> ApiError
     return error
 
 
-def make_operation(name: str = "operations/1", *, done: bool = False, response: Any = None,
-                   error: status_pb2.Status | None = None, state: int = v1.OperationMetadata.RUNNING) -> Any:
+def make_operation(
+    name: str = "operations/1",
+    *,
+    done: bool = False,
+    response: Any = None,
+    error: status_pb2.Status | None = None,
+    state: int = v1.OperationMetadata.RUNNING,
+) -> Any:
     op = operations_pb2.Operation(name=name, done=done)
     op.metadata.Pack(v1.OperationMetadata(state=state))
     if response is not None:
@@ -58,19 +64,28 @@ RESPONSE = v1.AsyncBatchAnnotateFilesResponse(responses=[v1.AsyncAnnotateFileRes
 DONE = make_operation(done=True, response=RESPONSE, state=v1.OperationMetadata.DONE)
 
 
-@pytest.mark.parametrize(("method", "answers", "calls", "raises"), [
-    pytest.param(SYNC, [unavailable(), unavailable(), "ok"], 3, None, id="idempotent-retried"),
-    pytest.param(GET, [api_error(code_pb2.DEADLINE_EXCEEDED, "slow"), "ok"], 2, None, id="deadline-retried"),
-    pytest.param(SUBMIT, [unavailable()], 1, Unavailable, id="submit-not-retried-once-sent"),
-    pytest.param(SUBMIT, [unavailable(sent=False), "ok"], 2, None, id="submit-retried-when-never-sent"),
-    pytest.param(BETA_SYNC, [unavailable()], 1, Unavailable, id="v1p4beta1-retries-nothing"),
-    pytest.param(SYNC, [api_error(code_pb2.INVALID_ARGUMENT, "no")], 1, InvalidArgument, id="not-transient"),
-    pytest.param(SYNC, [unavailable()] * 3, 3, Unavailable, id="max-attempts"),
-])
+@pytest.mark.parametrize(
+    ("method", "answers", "calls", "raises"),
+    [
+        pytest.param(SYNC, [unavailable(), unavailable(), "ok"], 3, None, id="idempotent-retried"),
+        pytest.param(GET, [api_error(code_pb2.DEADLINE_EXCEEDED, "slow"), "ok"], 2, None, id="deadline-retried"),
+        pytest.param(SUBMIT, [unavailable()], 1, Unavailable, id="submit-not-retried-once-sent"),
+        pytest.param(SUBMIT, [unavailable(sent=False), "ok"], 2, None, id="submit-retried-when-never-sent"),
+        pytest.param(BETA_SYNC, [unavailable()], 1, Unavailable, id="v1p4beta1-retries-nothing"),
+        pytest.param(SYNC, [api_error(code_pb2.INVALID_ARGUMENT, "no")], 1, InvalidArgument, id="not-transient"),
+        pytest.param(SYNC, [unavailable()] * 3, 3, Unavailable, id="max-attempts"),
+    ],
+)
 def test_call_flow_retry_rules(method: Any, answers: list[Any], calls: int, raises: type | None) -> None:
     script = Script(answers)
-    flow = call_flow(method, v1.BatchAnnotateImagesRequest(), timeout=5, retry=RetryPolicy(max_attempts=3),
-                     clock=script.clock, rng=lambda: 1.0)
+    flow = call_flow(
+        method,
+        v1.BatchAnnotateImagesRequest(),
+        timeout=5,
+        retry=RetryPolicy(max_attempts=3),
+        clock=script.clock,
+        rng=lambda: 1.0,
+    )
     if raises is None:
         assert script.run(flow) == "ok"
     else:
@@ -82,8 +97,9 @@ def test_call_flow_retry_rules(method: Any, answers: list[Any], calls: int, rais
 def test_backoff_grows_by_multiplier_and_honours_retry_info() -> None:
     script = Script([unavailable(), unavailable(), unavailable(retry_after=5), "ok"])
     policy = RetryPolicy(initial=0.1, multiplier=2.0, maximum=60, max_attempts=5)
-    script.run(call_flow(SYNC, v1.BatchAnnotateImagesRequest(), timeout=5, retry=policy, clock=script.clock,
-                         rng=lambda: 1.0))
+    script.run(
+        call_flow(SYNC, v1.BatchAnnotateImagesRequest(), timeout=5, retry=policy, clock=script.clock, rng=lambda: 1.0)
+    )
     assert script.sleeps == pytest.approx([0.1, 0.2, 5.0])
 
 
@@ -91,24 +107,43 @@ def test_retry_stops_at_the_overall_deadline() -> None:
     script = Script([unavailable()] * 50)
     policy = RetryPolicy(initial=1, multiplier=2, maximum=8, deadline=10, max_attempts=50)
     with pytest.raises(Unavailable):
-        script.run(call_flow(SYNC, v1.BatchAnnotateImagesRequest(), timeout=5, retry=policy, clock=script.clock,
-                             rng=lambda: 1.0))
+        script.run(
+            call_flow(
+                SYNC, v1.BatchAnnotateImagesRequest(), timeout=5, retry=policy, clock=script.clock, rng=lambda: 1.0
+            )
+        )
     assert script.clock.now <= 10
     assert all(c.timeout is not None and c.timeout <= 10 for c in script.calls)
 
 
-def _wait(script: Script, op: Any, *, timeout: float | None = 100.0, support: WaitSupport | None = None,
-          policy: PollPolicy | None = None) -> Any:
-    flow = wait_flow(op, policy=policy or PollPolicy(), timeout=timeout, support=support or WaitSupport(),
-                     retry=RetryPolicy(), rpc_timeout=5, clock=script.clock, rng=lambda: 0.0)
+def _wait(
+    script: Script,
+    op: Any,
+    *,
+    timeout: float | None = 100.0,
+    support: WaitSupport | None = None,
+    policy: PollPolicy | None = None,
+) -> Any:
+    flow = wait_flow(
+        op,
+        policy=policy or PollPolicy(),
+        timeout=timeout,
+        support=support or WaitSupport(),
+        retry=RetryPolicy(),
+        rpc_timeout=5,
+        clock=script.clock,
+        rng=lambda: 0.0,
+    )
     return script.run(flow)
 
 
 def _holds(script: Script, answer: Any) -> Any:
     """A WaitOperation answer that arrives when the requested wait has passed, as a server does."""
+
     def respond(call: Any) -> Any:
         script.clock.now += call.request.timeout.ToNanoseconds() / 1e9
         return answer
+
     return respond
 
 
@@ -156,8 +191,7 @@ def test_wait_falls_back_to_polling_on_unimplemented_and_remembers() -> None:
 
 
 def test_poll_delays_grow_but_stay_within_the_lag_bound() -> None:
-    policy = PollPolicy(initial=0.05, multiplier=1.5, maximum=20, lag_ratio=0.05, jitter=0.0,
-                        use_wait_operation=False)
+    policy = PollPolicy(initial=0.05, multiplier=1.5, maximum=20, lag_ratio=0.05, jitter=0.0, use_wait_operation=False)
     script = Script([make_operation()] * 200 + [DONE], call_cost=0.0)
     _wait(script, make_operation(), policy=policy, timeout=None)
     age = 0.0
@@ -186,8 +220,9 @@ def test_result_of_done_operation_is_typed_and_checked() -> None:
 
 
 def test_failed_operation_raises_operation_error_with_status() -> None:
-    failed = make_operation("operations/bad", done=True,
-                            error=status_pb2.Status(code=code_pb2.NOT_FOUND, message="gs://b/x.pdf not found"))
+    failed = make_operation(
+        "operations/bad", done=True, error=status_pb2.Status(code=code_pb2.NOT_FOUND, message="gs://b/x.pdf not found")
+    )
     with pytest.raises(OperationError) as caught:
         result_of(failed)
     assert caught.value.name == "operations/bad"

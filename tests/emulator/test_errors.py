@@ -37,11 +37,15 @@ def _detail(status: Any, detail_type: Any) -> Any:
 
 
 def _async_files(api: ModuleType, uri: str, out: str) -> Any:
-    return api.AsyncBatchAnnotateFilesRequest(requests=[api.AsyncAnnotateFileRequest(
-        input_config=api.InputConfig(gcs_source=api.GcsSource(uri=uri), mime_type="application/pdf"),
-        features=[api.Feature(type=api.Feature.DOCUMENT_TEXT_DETECTION)],
-        output_config=api.OutputConfig(gcs_destination=api.GcsDestination(uri=out)),
-    )])
+    return api.AsyncBatchAnnotateFilesRequest(
+        requests=[
+            api.AsyncAnnotateFileRequest(
+                input_config=api.InputConfig(gcs_source=api.GcsSource(uri=uri), mime_type="application/pdf"),
+                features=[api.Feature(type=api.Feature.DOCUMENT_TEXT_DETECTION)],
+                output_config=api.OutputConfig(gcs_destination=api.GcsDestination(uri=out)),
+            )
+        ]
+    )
 
 
 def _image_batch(api: ModuleType) -> Any:
@@ -100,8 +104,12 @@ def test_fault_injection_on_operations_and_by_version(emulator: Emulator, ops: A
 
 def test_fault_rules_are_checked(emulator: Emulator) -> None:
     faults = emulator.service.faults
-    for bad in [dict(method="Nope", code=14), dict(method="*", code=0), dict(method="*", code="BOGUS"),
-                dict(method="*", code=14, times=0)]:
+    for bad in [
+        dict(method="Nope", code=14),
+        dict(method="*", code=0),
+        dict(method="*", code="BOGUS"),
+        dict(method="*", code=14, times=0),
+    ]:
         with pytest.raises(ValueError):
             faults.fail_next(**bad)  # type: ignore[arg-type]
     faults.fail_next("*", 14, times=3)
@@ -110,12 +118,14 @@ def test_fault_rules_are_checked(emulator: Emulator) -> None:
     assert faults.pending() == []
 
 
-def test_api_key_refused_on_async_files_only(emulator: Emulator, api: ModuleType, stub: Any, ops: Any,
-                                             prefix: str) -> None:
+def test_api_key_refused_on_async_files_only(
+    emulator: Emulator, api: ModuleType, stub: Any, ops: Any, prefix: str
+) -> None:
     key = [("x-goog-api-key", "AIza-test")]
     with pytest.raises(grpc.RpcError) as info:
-        stub.AsyncBatchAnnotateFiles(_async_files(api, f"{prefix}in.pdf", f"{prefix}o/"), metadata=key,
-                                     timeout=RPC_TIMEOUT)
+        stub.AsyncBatchAnnotateFiles(
+            _async_files(api, f"{prefix}in.pdf", f"{prefix}o/"), metadata=key, timeout=RPC_TIMEOUT
+        )
     assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert "API keys are not accepted" in info.value.details() and "OAuth" in info.value.details()
     assert "AIza-test" not in info.value.details()

@@ -32,8 +32,19 @@ def _first_line(process: subprocess.Popen[str], timeout: float) -> str:
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 def test_entry_point_serves_until_signalled(tmp_path: Path, stop_signal: signal.Signals) -> None:
-    command = [sys.executable, "-m", "vision_grpc.emulator", "--host", "127.0.0.1", "--port", "0",
-               "--storage", str(tmp_path), "--operation-seconds", "0.1"]
+    command = [
+        sys.executable,
+        "-m",
+        "vision_grpc.emulator",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--storage",
+        str(tmp_path),
+        "--operation-seconds",
+        "0.1",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         match = _BANNER.match(_first_line(process, timeout=30).strip())
@@ -61,6 +72,8 @@ def test_entry_point_rejects_a_busy_port(tmp_path: Path) -> None:
         port = running.grpc_target.rsplit(":", 1)[1]
         result = subprocess.run(
             [sys.executable, "-m", "vision_grpc.emulator", "--port", port, "--storage", str(tmp_path)],
-            capture_output=True, text=True, timeout=30,
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
     assert result.returncode == 1 and "cannot bind" in result.stderr

@@ -25,11 +25,15 @@ State = v1.OperationMetadata.State
 
 
 def _files_request(uri: str, out: str) -> v1.AsyncBatchAnnotateFilesRequest:
-    return v1.AsyncBatchAnnotateFilesRequest(requests=[v1.AsyncAnnotateFileRequest(
-        input_config=v1.InputConfig(gcs_source=v1.GcsSource(uri=uri), mime_type="application/pdf"),
-        features=[v1.Feature(type=v1.Feature.DOCUMENT_TEXT_DETECTION)],
-        output_config=v1.OutputConfig(gcs_destination=v1.GcsDestination(uri=out)),
-    )])
+    return v1.AsyncBatchAnnotateFilesRequest(
+        requests=[
+            v1.AsyncAnnotateFileRequest(
+                input_config=v1.InputConfig(gcs_source=v1.GcsSource(uri=uri), mime_type="application/pdf"),
+                features=[v1.Feature(type=v1.Feature.DOCUMENT_TEXT_DETECTION)],
+                output_config=v1.OutputConfig(gcs_destination=v1.GcsDestination(uri=out)),
+            )
+        ]
+    )
 
 
 def _metadata(operation: operations_pb2.Operation) -> v1.OperationMetadata:
@@ -130,8 +134,11 @@ def test_wait_operation_is_released_by_close(new_service: Callable[..., Emulator
     service.storage.write("gs://b/in.pdf", make_pdf(1))
     op: Any = service.call(METHODS[("v1", "AsyncBatchAnnotateFiles")], _files_request("gs://b/in.pdf", "gs://b/o/"), {})
     results: list[Any] = []
-    waiter = threading.Thread(target=lambda: results.append(service.call(
-        OPERATIONS["WaitOperation"], operations_pb2.WaitOperationRequest(name=op.name), {}, timeout=30)))
+    waiter = threading.Thread(
+        target=lambda: results.append(
+            service.call(OPERATIONS["WaitOperation"], operations_pb2.WaitOperationRequest(name=op.name), {}, timeout=30)
+        )
+    )
     waiter.start()
     time.sleep(0.1)
     service.close()
@@ -178,8 +185,9 @@ def test_list_pages_and_done_filter(slow: tuple[Emulator, Any, Any]) -> None:
     seen: list[str] = []
     token = ""
     for _ in range(20):
-        reply = ops.ListOperations(operations_pb2.ListOperationsRequest(name="operations", page_size=2,
-                                                                        page_token=token), timeout=RPC_TIMEOUT)
+        reply = ops.ListOperations(
+            operations_pb2.ListOperationsRequest(name="operations", page_size=2, page_token=token), timeout=RPC_TIMEOUT
+        )
         assert len(reply.operations) <= 2
         seen += [op.name for op in reply.operations]
         token = reply.next_page_token
@@ -235,8 +243,10 @@ def test_store_evicts_oldest_done_and_refuses_when_all_pending(new_service: Call
 
 def test_outputs_are_written_though_nobody_polls(tmp_path: Any) -> None:
     """The finisher thread runs a job at its due time; no GetOperation/WaitOperation/ListOperations needed."""
-    with Emulator(storage_dir=tmp_path, operation_seconds=0.3) as emulator, \
-            grpc.insecure_channel(emulator.grpc_target) as channel:
+    with (
+        Emulator(storage_dir=tmp_path, operation_seconds=0.3) as emulator,
+        grpc.insecure_channel(emulator.grpc_target) as channel,
+    ):
         emulator.put_object("gs://b/in.pdf", make_pdf(2))
         stub = v1_grpc.ImageAnnotatorStub(channel)
         stub.AsyncBatchAnnotateFiles(_files_request("gs://b/in.pdf", "gs://b/out/"), timeout=RPC_TIMEOUT)
@@ -254,8 +264,9 @@ def test_close_stops_the_finisher_and_reads_still_finish(new_service: Callable[.
     clock = FakeClock()
     service = new_service(operation_seconds=1.0, clock=clock)
     service.storage.write("gs://b/in.pdf", make_pdf(1))
-    submitted: Any = service.call(METHODS[("v1", "AsyncBatchAnnotateFiles")],
-                                  _files_request("gs://b/in.pdf", "gs://b/o/"), {})
+    submitted: Any = service.call(
+        METHODS[("v1", "AsyncBatchAnnotateFiles")], _files_request("gs://b/in.pdf", "gs://b/o/"), {}
+    )
     service.close()
     service.close()  # idempotent
     assert not service.operations.finisher.running
@@ -264,8 +275,9 @@ def test_close_stops_the_finisher_and_reads_still_finish(new_service: Callable[.
     assert done.done and service.storage.list("gs://b/o/") == ["gs://b/o/output-1-to-1.json"]
 
 
-def test_injected_operation_fault_fails_the_next_operation(stub_v1: Any, ops: Any, emulator: Emulator,
-                                                           prefix: str) -> None:
+def test_injected_operation_fault_fails_the_next_operation(
+    stub_v1: Any, ops: Any, emulator: Emulator, prefix: str
+) -> None:
     emulator.put_object(f"{prefix}in.pdf", make_pdf(1))
     emulator.service.faults.fail_next_operation("UNAVAILABLE", method="AsyncBatchAnnotateFiles")
     assert [f.code for f in emulator.service.faults.pending_operations()] == [code_pb2.UNAVAILABLE]

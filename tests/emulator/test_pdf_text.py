@@ -57,8 +57,10 @@ def channel(emu: Emulator) -> Iterator[grpc.Channel]:
 
 def _sync(channel: grpc.Channel, content: bytes, *features: str, version: str = "v1") -> Any:
     api, stub_class = VERSIONS[version]
-    item = api.AnnotateFileRequest(input_config=api.InputConfig(content=content, mime_type="application/pdf"),
-                                   features=[api.Feature(type=api.Feature.Type.Value(name)) for name in features])
+    item = api.AnnotateFileRequest(
+        input_config=api.InputConfig(content=content, mime_type="application/pdf"),
+        features=[api.Feature(type=api.Feature.Type.Value(name)) for name in features],
+    )
     reply = stub_class(channel).BatchAnnotateFiles(api.BatchAnnotateFilesRequest(requests=[item]), timeout=RPC_TIMEOUT)
     return reply.responses[0]
 
@@ -68,11 +70,17 @@ def _async(emu: Emulator, channel: grpc.Channel, feature: str, prefix: str) -> t
     out = f"{prefix}{uuid.uuid4().hex}/"
     if not emu.list_objects(f"{prefix}sample.pdf"):
         emu.put_object(f"{prefix}sample.pdf", sample_pdf())
-    request = v1.AsyncBatchAnnotateFilesRequest(requests=[v1.AsyncAnnotateFileRequest(
-        input_config=v1.InputConfig(gcs_source=v1.GcsSource(uri=f"{prefix}sample.pdf"), mime_type="application/pdf"),
-        features=[v1.Feature(type=feature)],
-        output_config=v1.OutputConfig(gcs_destination=v1.GcsDestination(uri=out)),
-    )])
+    request = v1.AsyncBatchAnnotateFilesRequest(
+        requests=[
+            v1.AsyncAnnotateFileRequest(
+                input_config=v1.InputConfig(
+                    gcs_source=v1.GcsSource(uri=f"{prefix}sample.pdf"), mime_type="application/pdf"
+                ),
+                features=[v1.Feature(type=feature)],
+                output_config=v1.OutputConfig(gcs_destination=v1.GcsDestination(uri=out)),
+            )
+        ]
+    )
     name = STUB(channel).AsyncBatchAnnotateFiles(request, timeout=RPC_TIMEOUT).name
     assert wait_done(operations_pb2_grpc.OperationsStub(channel), name).HasField("response")
     raw = emu.get_object(f"{out}output-1-to-3.json")
@@ -86,7 +94,8 @@ def _expected_breaks(page: int) -> list[list[list[int]]]:
             [SPACE] * (len(line.split()) - 1) + [EOL_SURE_SPACE if number < len(paragraph) else LINE_BREAK]
             for number, line in enumerate(paragraph, start=1)
         ]
-        for block in SAMPLE_PAGES[page] for paragraph in block.paragraphs
+        for block in SAMPLE_PAGES[page]
+        for paragraph in block.paragraphs
     ]
 
 
@@ -126,8 +135,9 @@ def async_runs(emu: Emulator, channel: grpc.Channel) -> dict[str, tuple[bytes, A
 
 
 @pytest.mark.parametrize("feature", FEATURES)
-def test_async_output_matches_the_sync_answer(async_runs: dict[str, tuple[bytes, Any]], channel: grpc.Channel,
-                                              feature: str) -> None:
+def test_async_output_matches_the_sync_answer(
+    async_runs: dict[str, tuple[bytes, Any]], channel: grpc.Channel, feature: str
+) -> None:
     _, shard = async_runs[feature]
     sync = _sync(channel, sample_pdf(), feature)
     for page, (stored, answered) in enumerate(zip(shard.responses, sync.responses, strict=True)):
@@ -172,8 +182,9 @@ def test_boxes_are_normalized_ordered_and_nested(channel: grpc.Channel) -> None:
         assert tops == sorted(tops)  # blocks in reading order, top to bottom
 
 
-def test_outputs_are_deterministic(emu: Emulator, channel: grpc.Channel,
-                                   async_runs: dict[str, tuple[bytes, Any]]) -> None:
+def test_outputs_are_deterministic(
+    emu: Emulator, channel: grpc.Channel, async_runs: dict[str, tuple[bytes, Any]]
+) -> None:
     again, _ = _async(emu, channel, "DOCUMENT_TEXT_DETECTION", INPUT_PREFIX)
     assert again == async_runs["DOCUMENT_TEXT_DETECTION"][0]
     answers = [_sync(channel, sample_pdf(), "TEXT_DETECTION").SerializeToString(deterministic=True) for _ in range(2)]
@@ -195,10 +206,14 @@ def test_pages_without_text_and_images_are_unimplemented(channel: grpc.Channel) 
     assert error.message == f"DOCUMENT_TEXT_DETECTION: page 2 has no text layer; {OCR_NOT_IMPLEMENTED}"
     blank = _sync(channel, make_pdf(1), "TEXT_DETECTION")
     assert blank.responses[0].error.code == code_pb2.UNIMPLEMENTED
-    image = v1.AnnotateImageRequest(image=v1.Image(content=b"\x89PNG"),
-                                    features=[v1.Feature(type=v1.Feature.TEXT_DETECTION)])
-    answer = STUB(channel).BatchAnnotateImages(
-        v1.BatchAnnotateImagesRequest(requests=[image]), timeout=RPC_TIMEOUT).responses[0]
+    image = v1.AnnotateImageRequest(
+        image=v1.Image(content=b"\x89PNG"), features=[v1.Feature(type=v1.Feature.TEXT_DETECTION)]
+    )
+    answer = (
+        STUB(channel)
+        .BatchAnnotateImages(v1.BatchAnnotateImagesRequest(requests=[image]), timeout=RPC_TIMEOUT)
+        .responses[0]
+    )
     assert answer.error.code == code_pb2.UNIMPLEMENTED
     assert answer.error.message == f"TEXT_DETECTION of an image: {OCR_NOT_IMPLEMENTED}"
 
@@ -206,8 +221,11 @@ def test_pages_without_text_and_images_are_unimplemented(channel: grpc.Channel) 
 def test_without_pypdfium2_the_feature_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pypdfium2", None)  # makes "import pypdfium2" fail
     with pytest.raises(ApiError) as info:
-        annotate_text(ImageInput(sample_pdf(), "application/pdf", "", 1),
-                      v1.Feature(type=v1.Feature.DOCUMENT_TEXT_DETECTION), v1.AnnotateImageResponse())
+        annotate_text(
+            ImageInput(sample_pdf(), "application/pdf", "", 1),
+            v1.Feature(type=v1.Feature.DOCUMENT_TEXT_DETECTION),
+            v1.AnnotateImageResponse(),
+        )
     assert info.value.code == code_pb2.UNIMPLEMENTED and INSTALL_HINT in info.value.message
 
 
@@ -222,12 +240,15 @@ class _RotatedPage:
         return self.rotation
 
 
-@pytest.mark.parametrize(("rotation", "size", "box"), [
-    (0, (600.0, 800.0), Box(0, 0, 10, 20)),
-    (90, (800.0, 600.0), Box(780, 0, 800, 10)),
-    (180, (600.0, 800.0), Box(590, 780, 600, 800)),
-    (270, (800.0, 600.0), Box(0, 590, 20, 600)),
-])
+@pytest.mark.parametrize(
+    ("rotation", "size", "box"),
+    [
+        (0, (600.0, 800.0), Box(0, 0, 10, 20)),
+        (90, (800.0, 600.0), Box(780, 0, 800, 10)),
+        (180, (600.0, 800.0), Box(590, 780, 600, 800)),
+        (270, (800.0, 600.0), Box(0, 590, 20, 600)),
+    ],
+)
 def test_rotated_pages_map_to_the_displayed_page(rotation: int, size: tuple[float, float], box: Box) -> None:
     width, height, to_box = _display(_RotatedPage(rotation))
     assert (width, height) == size

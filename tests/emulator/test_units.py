@@ -27,10 +27,22 @@ def test_storage_maps_uris_to_files(tmp_path: Path) -> None:
         storage.read("gs://bucket/a")  # a "directory" is not an object
 
 
-@pytest.mark.parametrize("uri", [
-    "s3://bucket/x", "gs://", "gs:///x", "gs://Bucket/x", "gs://.hidden/x", "gs://bucket",
-    "gs://bucket/../escape", "gs://bucket/a//b", "gs://bucket/./x", "gs://bucket/a\\b", "gs://bucket/",
-])
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "s3://bucket/x",
+        "gs://",
+        "gs:///x",
+        "gs://Bucket/x",
+        "gs://.hidden/x",
+        "gs://bucket",
+        "gs://bucket/../escape",
+        "gs://bucket/a//b",
+        "gs://bucket/./x",
+        "gs://bucket/a\\b",
+        "gs://bucket/",
+    ],
+)
 def test_storage_refuses_bad_uris(tmp_path: Path, uri: str) -> None:
     with pytest.raises(InvalidUri):
         Storage(tmp_path).write(uri, b"x")
@@ -41,8 +53,12 @@ def test_storage_lists_by_uri_prefix(tmp_path: Path) -> None:
     for name in ["out/output-1-to-2.json", "out/output-3-to-3.json", "out-other/x", "outer", "in/doc.pdf"]:
         storage.write(f"gs://b/{name}", b"")
     assert storage.list("gs://b/out/") == ["gs://b/out/output-1-to-2.json", "gs://b/out/output-3-to-3.json"]
-    assert storage.list("gs://b/out") == ["gs://b/out-other/x", "gs://b/out/output-1-to-2.json",
-                                          "gs://b/out/output-3-to-3.json", "gs://b/outer"]
+    assert storage.list("gs://b/out") == [
+        "gs://b/out-other/x",
+        "gs://b/out/output-1-to-2.json",
+        "gs://b/out/output-3-to-3.json",
+        "gs://b/outer",
+    ]
     assert len(storage.list("gs://b")) == 5 and storage.list("gs://b/nothing/") == [] == storage.list("gs://c/")
 
 
@@ -69,25 +85,35 @@ def test_pdf_with_compressed_page_objects_falls_back_to_the_tree_count(monkeypat
     assert count_pages(pdf, "application/pdf") == 12
 
 
-@pytest.mark.parametrize(("document", "pages"), [
-    (make_tiff(1), 1), (make_tiff(4, order=">"), 4), (make_tiff(3, big=True), 3), (make_gif(1), 1), (make_gif(5), 5),
-])
+@pytest.mark.parametrize(
+    ("document", "pages"),
+    [
+        (make_tiff(1), 1),
+        (make_tiff(4, order=">"), 4),
+        (make_tiff(3, big=True), 3),
+        (make_gif(1), 1),
+        (make_gif(5), 5),
+    ],
+)
 def test_tiff_and_gif_pages(document: bytes, pages: int) -> None:
     mime = "image/gif" if document.startswith(b"GIF") else "image/tiff"
     assert count_pages(document, mime) == pages
 
 
-@pytest.mark.parametrize(("document", "mime"), [
-    (b"", "application/pdf"),
-    (b"%PDF-1.4\nno objects", "application/pdf"),
-    (b"hello", "image/tiff"),
-    (b"II*\x00\x08\x00\x00\x00\x00", "image/tiff"),  # IFD runs past the end
-    (b"II*\x00\x08\x00\x00\x00" + b"\x00\x00" + b"\x08\x00\x00\x00", "image/tiff"),  # IFD points at itself
-    (b"GIF89a", "image/gif"),
-    (make_gif(2)[:-6], "image/gif"),
-    (make_gif(1)[:13] + b"\x99", "image/gif"),
-    (make_pdf(1), "image/png"),
-])
+@pytest.mark.parametrize(
+    ("document", "mime"),
+    [
+        (b"", "application/pdf"),
+        (b"%PDF-1.4\nno objects", "application/pdf"),
+        (b"hello", "image/tiff"),
+        (b"II*\x00\x08\x00\x00\x00\x00", "image/tiff"),  # IFD runs past the end
+        (b"II*\x00\x08\x00\x00\x00" + b"\x00\x00" + b"\x08\x00\x00\x00", "image/tiff"),  # IFD points at itself
+        (b"GIF89a", "image/gif"),
+        (make_gif(2)[:-6], "image/gif"),
+        (make_gif(1)[:13] + b"\x99", "image/gif"),
+        (make_pdf(1), "image/png"),
+    ],
+)
 def test_unreadable_documents(document: bytes, mime: str) -> None:
     with pytest.raises(UnreadableDocument):
         count_pages(document, mime)

@@ -67,6 +67,7 @@ class Harness:
         if self.loop is None:
             client: Any = Client(**settings)
         else:
+
             async def make() -> AsyncClient:
                 return AsyncClient(**settings)
 

@@ -24,8 +24,11 @@ def test_bearer_token_from_google_auth_credentials(harness: Harness) -> None:
 
 def test_credentials_file_is_loaded_with_vision_scopes(tmp_path: Path) -> None:
     path = tmp_path / "user.json"
-    path.write_text(json.dumps({"type": "authorized_user", "client_id": "id", "client_secret": "s3cret",
-                                "refresh_token": "r3fresh"}))
+    path.write_text(
+        json.dumps(
+            {"type": "authorized_user", "client_id": "id", "client_secret": "s3cret", "refresh_token": "r3fresh"}
+        )
+    )
     plan = plan_auth(ClientOptions(credentials_file=str(path)))
     assert plan.mode == "credentials_file"
     assert plan.credentials.refresh_token == "r3fresh"
@@ -34,8 +37,9 @@ def test_credentials_file_is_loaded_with_vision_scopes(tmp_path: Path) -> None:
 
 def test_adc_is_used_by_default_for_remote_endpoints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "adc.json"
-    path.write_text(json.dumps({"type": "authorized_user", "client_id": "id", "client_secret": "s",
-                                "refresh_token": "r"}))
+    path.write_text(
+        json.dumps({"type": "authorized_user", "client_id": "id", "client_secret": "s", "refresh_token": "r"})
+    )
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
     assert plan_auth(ClientOptions()).mode == "adc"
 
@@ -54,7 +58,8 @@ def test_loopback_without_credentials_is_anonymous() -> None:
 
 def test_credentials_are_never_sent_in_plaintext_to_a_remote_host() -> None:
     with pytest.raises(errors.ValidationError) as caught:
-        Client(endpoint="vision.example.internal:80", plaintext=True,
-               credentials=oauth2.Credentials(token="ya29.secret"))
+        Client(
+            endpoint="vision.example.internal:80", plaintext=True, credentials=oauth2.Credentials(token="ya29.secret")
+        )
     assert caught.value.field == "plaintext"
     assert "ya29" not in str(caught.value)

@@ -24,8 +24,10 @@ def test_async_files_end_to_end(harness: Harness, version: str) -> None:
     out = f"gs://bucket/out/{harness.transport}-{harness.mode}-{version}/"
     op = harness.do(lambda c: c.async_batch_annotate_files(files_request(version, out)))
     assert op.name.startswith("operations/")
-    assert op.metadata.state in (VERSIONS[version].OperationMetadata.CREATED,
-                                 VERSIONS[version].OperationMetadata.RUNNING)
+    assert op.metadata.state in (
+        VERSIONS[version].OperationMetadata.CREATED,
+        VERSIONS[version].OperationMetadata.RUNNING,
+    )
     response = harness.do(lambda c: op.result(timeout=10))
     assert isinstance(response, VERSIONS[version].AsyncBatchAnnotateFilesResponse)
     assert response.responses[0].output_config.gcs_destination.uri == out
@@ -37,8 +39,7 @@ def test_async_files_end_to_end(harness: Harness, version: str) -> None:
 def test_async_images_end_to_end(harness: Harness, version: str) -> None:
     harness.emulator.put_object("gs://bucket/img/a.png", b"\x89PNG\r\n\x1a\n")
     out = f"gs://bucket/imgout/{harness.transport}-{harness.mode}-{version}/"
-    request = types.async_images_request(["gs://bucket/img/a.png"] * 3, output_uri=out, batch_size=2,
-                                         version=version)
+    request = types.async_images_request(["gs://bucket/img/a.png"] * 3, output_uri=out, batch_size=2, version=version)
     op = harness.do(lambda c: c.async_batch_annotate_images(request))
     response = harness.do(lambda c: op.result(timeout=10))
     assert isinstance(response, VERSIONS[version].AsyncBatchAnnotateImagesResponse)
@@ -50,8 +51,9 @@ def test_async_images_end_to_end(harness: Harness, version: str) -> None:
 def test_sync_calls_answer_inline(harness: Harness, version: str) -> None:
     from tests.live.conftest import tiny_pdf
 
-    files = harness.do(lambda c: c.batch_annotate_files(types.files_request(tiny_pdf(4), pages=[1, -1],
-                                                                           version=version)))
+    files = harness.do(
+        lambda c: c.batch_annotate_files(types.files_request(tiny_pdf(4), pages=[1, -1], version=version))
+    )
     pages = [r.context.page_number for r in files.responses[0].responses]
     assert pages == [1, 4]
     images = harness.do(lambda c: c.batch_annotate_images(types.images_request([b"\x89PNG"] * 2, version=version)))
@@ -112,8 +114,10 @@ def test_list_and_delete_operations(harness: Harness) -> None:
     if harness.mode == "sync":
         names = [o.name for o in harness.client.list_operations(page_size=3)]
     else:
+
         async def collect() -> list[str]:
             return [o.name async for o in harness.client.list_operations(page_size=3)]
+
         names = harness.do(lambda c: collect())
     assert op.name in names
     harness.do(lambda c: op.delete())
@@ -163,8 +167,9 @@ def test_v1p4beta1_retries_nothing(harness: Harness) -> None:
 
 
 def test_rich_error_details_are_decoded(harness: Harness) -> None:
-    harness.emulator.service.faults.fail_next("BatchAnnotateImages", code_pb2.RESOURCE_EXHAUSTED,
-                                              message="quota exceeded", retry_delay=1.5)
+    harness.emulator.service.faults.fail_next(
+        "BatchAnnotateImages", code_pb2.RESOURCE_EXHAUSTED, message="quota exceeded", retry_delay=1.5
+    )
     with pytest.raises(errors.ResourceExhausted) as caught:
         harness.do(lambda c: c.batch_annotate_images(types.images_request([b"x"])))
     assert caught.value.retry_delay == 1.5
@@ -215,8 +220,13 @@ def test_resume_by_name_from_another_process(emulator: Any, transport: str) -> N
         "    response = client.get_operation(sys.argv[3]).result(timeout=30)\n"
         "    print(type(response).__name__, response.responses[0].output_config.gcs_destination.uri)\n"
     )
-    done = subprocess.run([sys.executable, "-c", script, endpoint, transport, op.name],
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", script, endpoint, transport, op.name],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["AsyncBatchAnnotateFilesResponse", f"gs://bucket/out/other-process-{transport}/"]
 

@@ -64,6 +64,7 @@ def submit_files(emulator: Emulator, pages: list[int], out: str, **kwargs: Any) 
 
 # -- through the emulator -------------------------------------------------------------------------
 
+
 def test_files_pages_in_order_across_shards(emulator: Emulator) -> None:
     out, storage = unique("files"), LocalStorage(emulator.storage_dir)
     (uri,), operation = submit_files(emulator, [5], out, batch_size=2)
@@ -89,8 +90,13 @@ def test_several_files_grouped_by_input(emulator: Emulator) -> None:
     out = unique("multi")
     uris, operation = submit_files(emulator, [3, 2], out, batch_size=2)
     pages = list(read_file_results(operation.result(), storage=LocalStorage(emulator.storage_dir)))
-    assert [(p.input_uri, p.page_number) for p in pages] == [(uris[0], 1), (uris[0], 2), (uris[0], 3),
-                                                             (uris[1], 1), (uris[1], 2)]
+    assert [(p.input_uri, p.page_number) for p in pages] == [
+        (uris[0], 1),
+        (uris[0], 2),
+        (uris[0], 3),
+        (uris[1], 1),
+        (uris[1], 2),
+    ]
     with pytest.raises(OutputError, match=re.escape(f"shards are under {out}0/, {out}1/")):
         list(read_file_results(out, storage=LocalStorage(emulator.storage_dir)))  # the builder's per-file prefixes
     with pytest.raises(ValueError, match="cover 2 input files"):
@@ -137,6 +143,7 @@ def test_failed_or_unfinished_operation(emulator: Emulator) -> None:
 
 # -- hand-built shards: exact text and every kind of damage ----------------------------------------
 
+
 def test_known_text_numeric_order(local: LocalStorage) -> None:
     prefix = "gs://b/out/"
     write_doc(local, prefix, [(n, n) for n in range(12, 0, -1)])
@@ -150,12 +157,15 @@ def test_known_text_numeric_order(local: LocalStorage) -> None:
     pytest.raises(LookupError, page_text, pages, 13)
 
 
-@pytest.mark.parametrize(("ranges", "message"), [
-    ([(1, 2), (5, 6)], "missing pages 3-4"),
-    ([(2, 3)], "missing page 1"),
-    ([(1, 2), (2, 3)], "overlaps an earlier shard under gs://b/gap/ on page 2"),
-    ([(1, 2), (4, 3)], "names no valid page range"),
-])
+@pytest.mark.parametrize(
+    ("ranges", "message"),
+    [
+        ([(1, 2), (5, 6)], "missing pages 3-4"),
+        ([(2, 3)], "missing page 1"),
+        ([(1, 2), (2, 3)], "overlaps an earlier shard under gs://b/gap/ on page 2"),
+        ([(1, 2), (4, 3)], "names no valid page range"),
+    ],
+)
 def test_gaps_and_overlaps(local: LocalStorage, ranges: list[tuple[int, int]], message: str) -> None:
     write_doc(local, "gs://b/gap/", ranges)
     with pytest.raises(OutputError, match=message) as caught:
@@ -163,17 +173,20 @@ def test_gaps_and_overlaps(local: LocalStorage, ranges: list[tuple[int, int]], m
     assert "gs://b/gap/" in str(caught.value)
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    (b"\x00\xffgarbage", "not valid JSON"),
-    (file_shard(3, 4)[:40], "not valid JSON"),  # truncated
-    (json.dumps({"inputConfig": {"gcsSource": {"uri": DOC}}, "responses": [{}]}).encode(), "holds 1 page"),
-    (json.dumps({"responses": [{"context": {"pageNumber": 3}}, {}]}).encode(), "names no input file"),
-    (json.dumps({"name": "operations/1", "done": True}).encode(), "is not the expected AnnotateFileResponse"),
-    (b"[1, 2]", "found a JSON list"),
-    (json.dumps({"responses": "oops"}).encode(), "is not a valid AnnotateFileResponse"),
-    (file_shard(4, 5), "holds page 4 where its name says page 3"),
-    (file_shard(3, 4, uri="gs://in/other.pdf"), "is for gs://in/other.pdf"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"\x00\xffgarbage", "not valid JSON"),
+        (file_shard(3, 4)[:40], "not valid JSON"),  # truncated
+        (json.dumps({"inputConfig": {"gcsSource": {"uri": DOC}}, "responses": [{}]}).encode(), "holds 1 page"),
+        (json.dumps({"responses": [{"context": {"pageNumber": 3}}, {}]}).encode(), "names no input file"),
+        (json.dumps({"name": "operations/1", "done": True}).encode(), "is not the expected AnnotateFileResponse"),
+        (b"[1, 2]", "found a JSON list"),
+        (json.dumps({"responses": "oops"}).encode(), "is not a valid AnnotateFileResponse"),
+        (file_shard(4, 5), "holds page 4 where its name says page 3"),
+        (file_shard(3, 4, uri="gs://in/other.pdf"), "is for gs://in/other.pdf"),
+    ],
+)
 def test_damaged_shard(local: LocalStorage, data: bytes, message: str) -> None:
     write_doc(local, "gs://b/bad/", [(1, 2)])
     local.write("gs://b/bad/output-3-to-4.json", data)
@@ -202,8 +215,10 @@ def test_unknown_fields_total_pages_and_file_errors(local: LocalStorage) -> None
 
 def test_image_shards(local: LocalStorage) -> None:
     for first, last in [(1, 2), (3, 3)]:
-        responses = [{"context": {"uri": f"gs://img/{n}.png"}, "fullTextAnnotation": {"text": f"i{n}"}}
-                     for n in range(first, last + 1)]
+        responses = [
+            {"context": {"uri": f"gs://img/{n}.png"}, "fullTextAnnotation": {"text": f"i{n}"}}
+            for n in range(first, last + 1)
+        ]
         local.write(f"gs://b/img/output-{first}-to-{last}.json", json.dumps({"responses": responses}).encode())
     images = list(read_image_results("gs://b/img/", storage=local, version="v1p4beta1"))
     expected = [(n - 1, f"gs://img/{n}.png", f"i{n}") for n in (1, 2, 3)]
@@ -218,15 +233,30 @@ def test_image_shards(local: LocalStorage) -> None:
 
 # -- storage ----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("uri", ["gs://b/../x", "gs://b/a/../../x", "gs://../x", "gs://b//x", "gs://b/./x",
-                                 "gs://b/a\\..\\x", "gs://b/", "s3://b/x", "gs://B/x", "/etc/passwd"])
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "gs://b/../x",
+        "gs://b/a/../../x",
+        "gs://../x",
+        "gs://b//x",
+        "gs://b/./x",
+        "gs://b/a\\..\\x",
+        "gs://b/",
+        "s3://b/x",
+        "gs://B/x",
+        "/etc/passwd",
+    ],
+)
 def test_local_storage_rejects_escapes(local: LocalStorage, uri: str) -> None:
     for call, args in ((local.read, (uri,)), (local.write, (uri, b"x")), (local.list, ("gs://b/../",))):
         pytest.raises(ValueError, call, *args)
 
 
-def test_local_storage_round_trip_and_storage_for(local: LocalStorage, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_local_storage_round_trip_and_storage_for(
+    local: LocalStorage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     local.write("gs://b/a/2.json", b"two")
     local.write("gs://b/a/10.json", b"ten")
     local.write("gs://b/a/10.json", b"TEN")
@@ -243,6 +273,7 @@ def test_local_storage_round_trip_and_storage_for(local: LocalStorage, tmp_path:
 
 
 # -- GcsStorage against a fake GCS JSON API on 127.0.0.1 ------------------------------------------
+
 
 class FakeGcs(ThreadingHTTPServer):
     """The JSON API calls GcsStorage makes; URLs as google-cloud-storage 3.x builds them (client.py, blob.py)."""
@@ -276,7 +307,7 @@ class _GcsHandler(BaseHTTPRequestHandler):
         if (listing := re.fullmatch(r"/storage/v1/b/([^/]+)/o", url.path)) and listing[1] != "no-such-bucket":
             start, prefix = int(query.get("pageToken", "0")), query.get("prefix", "")
             names = sorted(n for b, n in objects if b == listing[1] and n.startswith(prefix))
-            body: dict[str, Any] = {"items": [{"name": n} for n in names[start:start + self.page_size]]}
+            body: dict[str, Any] = {"items": [{"name": n} for n in names[start : start + self.page_size]]}
             if start + self.page_size < len(names):
                 body["nextPageToken"] = str(start + self.page_size)
             return self._reply(200, body)
@@ -301,6 +332,7 @@ class _GcsHandler(BaseHTTPRequestHandler):
 @pytest.fixture
 def fake_gcs(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGcs]:
     import google.cloud.storage  # noqa: F401 - the test extra installs it; fail loudly if it is missing
+
     server = FakeGcs()
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
@@ -323,7 +355,8 @@ def test_gcs_storage_through_storage_emulator_host(fake_gcs: FakeGcs) -> None:
     fake_gcs.objects[("b", "out/doc/readme.txt")] = b"x"
     assert fake_gcs.objects[("b", "out/doc/output-10-to-10.json")] == file_shard(10, 10)
     assert len(gcs.list("gs://b/out/doc/")) == 11 and gcs.list("gs://b/out/doc/output-1-") == [
-        "gs://b/out/doc/output-1-to-1.json"]
+        "gs://b/out/doc/output-1-to-1.json"
+    ]
     pages = list(read_file_results("gs://b/out/doc/", storage=gcs))
     assert document_text(pages, separator="") == "".join(f"p{n}\n" for n in range(1, 11))
     pytest.raises(FileNotFoundError, gcs.read, "gs://b/out/doc/missing.json")

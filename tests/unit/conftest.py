@@ -27,8 +27,14 @@ def pb(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
     out = tmp_path_factory.mktemp("transcodetest_gen")
     common_protos = Path(http_pb2.__file__).resolve().parents[2]  # holds google/api/*.proto
     well_known = Path(grpc_tools.__file__).resolve().parent / "_proto"
-    args = ["grpc_tools.protoc", f"-I{PROTO_DIR}", f"-I{common_protos}", f"-I{well_known}", f"--python_out={out}",
-            PROTO]
+    args = [
+        "grpc_tools.protoc",
+        f"-I{PROTO_DIR}",
+        f"-I{common_protos}",
+        f"-I{well_known}",
+        f"--python_out={out}",
+        PROTO,
+    ]
     assert protoc.main(args) == 0, "protoc failed on " + PROTO
     sys.path.insert(0, str(out))
     try:
@@ -75,8 +81,11 @@ def route(router: Router[Any], method: str, target: str, body: bytes | None = No
 def service_router(pb: ModuleType, service: str, only: str | None = None) -> Router[str]:
     """A router keyed by method name for a service of the test proto (or one of its methods)."""
     methods = pb.DESCRIPTOR.services_by_name[service].methods
-    return Router((m.name, request_class(pb, service, m.name), rule_of(pb, service, m.name))
-                  for m in methods if only in (None, m.name))
+    return Router(
+        (m.name, request_class(pb, service, m.name), rule_of(pb, service, m.name))
+        for m in methods
+        if only in (None, m.name)
+    )
 
 
 @pytest.fixture(scope="session")

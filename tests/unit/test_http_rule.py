@@ -46,13 +46,22 @@ def test_parse_prints_back_to_source(template: str) -> None:
 
 STRUCTURE = [
     P("/", Template(()), id="root"),
-    P("/v1/{name=messages/*}",
-      Template((Literal("v1"), Variable(("name",), (Literal("messages"), Wildcard())))), id="spec-get-message"),
-    P("/v1/messages/{message_id}",
-      Template((Literal("v1"), Literal("messages"), Variable(("message_id",), (Wildcard(),)))), id="shorthand"),
+    P(
+        "/v1/{name=messages/*}",
+        Template((Literal("v1"), Variable(("name",), (Literal("messages"), Wildcard())))),
+        id="spec-get-message",
+    ),
+    P(
+        "/v1/messages/{message_id}",
+        Template((Literal("v1"), Literal("messages"), Variable(("message_id",), (Wildcard(),)))),
+        id="shorthand",
+    ),
     P("/v1/{sub.subfield}", Template((Literal("v1"), Variable(("sub", "subfield")))), id="dotted"),
-    P("/v1/{name=operations/**}:cancel",
-      Template((Literal("v1"), Variable(("name",), (Literal("operations"), DoubleWildcard()))), "cancel"), id="verb"),
+    P(
+        "/v1/{name=operations/**}:cancel",
+        Template((Literal("v1"), Variable(("name",), (Literal("operations"), DoubleWildcard()))), "cancel"),
+        id="verb",
+    ),
     P("/v1/*/**", Template((Literal("v1"), Wildcard(), DoubleWildcard())), id="bare-wildcards"),
 ]
 
@@ -145,15 +154,23 @@ def test_invalid_templates(template: str, position: int, reason: str) -> None:
 EXPAND = [
     P("/v1/{name=messages/*}", {"name": "messages/123456"}, "/v1/messages/123456", id="spec-get-message"),
     P("/v1/messages/{message_id}", {"message_id": "123456"}, "/v1/messages/123456", id="spec-shorthand"),
-    P("/v1/messages/{message_id}/{sub.subfield}", {"message_id": "1", "sub.subfield": "foo"},
-      "/v1/messages/1/foo", id="dotted"),
+    P(
+        "/v1/messages/{message_id}/{sub.subfield}",
+        {"message_id": "1", "sub.subfield": "foo"},
+        "/v1/messages/1/foo",
+        id="dotted",
+    ),
     P("/v1/{name}", {"name": "a/b"}, "/v1/a%2Fb", id="single-segment-slash-encoded"),
     P("/v1/{name}", {"name": "a b"}, "/v1/a%20b", id="single-segment-space"),
     P("/v1/{name}", {"name": "100%"}, "/v1/100%25", id="single-segment-percent"),
     P("/v1/{name}", {"name": "é€😀"}, "/v1/%C3%A9%E2%82%AC%F0%9F%98%80", id="single-segment-unicode"),
     P("/v1/{name}", {"name": "-_.~AZaz09"}, "/v1/-_.~AZaz09", id="unreserved-kept"),
-    P("/v1/{name}", {"name": "!$&'()*+,;=:@?#[]"}, "/v1/%21%24%26%27%28%29%2A%2B%2C%3B%3D%3A%40%3F%23%5B%5D",
-      id="single-segment-reserved-encoded"),
+    P(
+        "/v1/{name}",
+        {"name": "!$&'()*+,;=:@?#[]"},
+        "/v1/%21%24%26%27%28%29%2A%2B%2C%3B%3D%3A%40%3F%23%5B%5D",
+        id="single-segment-reserved-encoded",
+    ),
     P("/v1/{name}", {"name": "..."}, "/v1/...", id="three-dots-allowed"),
     P("/v1/{name}", {"name": ".hidden"}, "/v1/.hidden", id="leading-dot-allowed"),
     P("/v1/{name=messages/*}", {"name": "messages/a b"}, "/v1/messages/a%20b", id="multi-segment-space"),
@@ -165,8 +182,12 @@ EXPAND = [
     P("/v1/{name=**}", {"name": "a/b"}, "/v1/a/b", id="all-double"),
     P("/v1/{name=operations/**}:cancel", {"name": "operations/x/y"}, "/v1/operations/x/y:cancel", id="verb"),
     P("/v1/{name=operations}", {"name": "operations"}, "/v1/operations", id="literal-pattern"),
-    P("/v1/{p=projects/*/locations/*}/files:asyncBatchAnnotate", {"p": "projects/p1/locations/eu"},
-      "/v1/projects/p1/locations/eu/files:asyncBatchAnnotate", id="vision"),
+    P(
+        "/v1/{p=projects/*/locations/*}/files:asyncBatchAnnotate",
+        {"p": "projects/p1/locations/eu"},
+        "/v1/projects/p1/locations/eu/files:asyncBatchAnnotate",
+        id="vision",
+    ),
     P("/v1/{a}/{b=x/*}", {"a": "1", "b": "x/2", "unused": "z"}, "/v1/1/x/2", id="extra-values-ignored"),
     P("/", {}, "/", id="root"),
 ]
@@ -236,10 +257,18 @@ def test_wildcard_outside_variable_cannot_be_expanded(template: str) -> None:
 MATCH = [
     P("/v1/{name=messages/*}", "/v1/messages/123456", {"name": "messages/123456"}, id="spec-get-message"),
     P("/v1/messages/{message_id}", "/v1/messages/123456", {"message_id": "123456"}, id="spec-shorthand"),
-    P("/v1/users/{user_id}/messages/{message_id}", "/v1/users/me/messages/123456",
-      {"user_id": "me", "message_id": "123456"}, id="spec-two-variables"),
-    P("/v1/messages/{message_id}/{sub.subfield}", "/v1/messages/1/foo",
-      {"message_id": "1", "sub.subfield": "foo"}, id="dotted"),
+    P(
+        "/v1/users/{user_id}/messages/{message_id}",
+        "/v1/users/me/messages/123456",
+        {"user_id": "me", "message_id": "123456"},
+        id="spec-two-variables",
+    ),
+    P(
+        "/v1/messages/{message_id}/{sub.subfield}",
+        "/v1/messages/1/foo",
+        {"message_id": "1", "sub.subfield": "foo"},
+        id="dotted",
+    ),
     P("/v1/{name}", "/v1/a%2Fb", {"name": "a/b"}, id="single-decodes-slash"),
     P("/v1/{name}", "/v1/a%2fb", {"name": "a/b"}, id="single-decodes-lower-slash"),
     P("/v1/{name}", "/v1/a%20b%25", {"name": "a b%"}, id="single-decodes-space-percent"),
@@ -258,13 +287,21 @@ MATCH = [
     P("/v1/{name=**}", "/v1", {"name": ""}, id="all-double-zero"),
     P("/v1/{name=operations/**}:cancel", "/v1/operations/a/b:cancel", {"name": "operations/a/b"}, id="verb"),
     P("/v1/{name=operations/**}:cancel", "/v1/operations:cancel", {"name": "operations"}, id="verb-double-zero"),
-    P("/v1/{name=operations/**}:cancel", "/v1/operations/a:b:cancel", {"name": "operations/a:b"},
-      id="verb-is-after-the-last-colon"),
+    P(
+        "/v1/{name=operations/**}:cancel",
+        "/v1/operations/a:b:cancel",
+        {"name": "operations/a:b"},
+        id="verb-is-after-the-last-colon",
+    ),
     P("/v1/{name}:get", "/v1/a:get", {"name": "a"}, id="verb-after-shorthand"),
     P("/v1/{name}:get", "/v1/a%3Aget:get", {"name": "a:get"}, id="encoded-colon-in-value"),
     P("/v1/files:asyncBatchAnnotate", "/v1/files:asyncBatchAnnotate", {}, id="literal-verb"),
-    P("/v1/{p=projects/*}/files:annotate", "/v1/projects/x/files:annotate", {"p": "projects/x"},
-      id="variable-then-literal-verb"),
+    P(
+        "/v1/{p=projects/*}/files:annotate",
+        "/v1/projects/x/files:annotate",
+        {"p": "projects/x"},
+        id="variable-then-literal-verb",
+    ),
     P("/v1/*/x", "/v1/anything/x", {}, id="bare-star"),
     P("/v1/**", "/v1/a/b/c", {}, id="bare-double"),
     P("/v1/a%20b/{x}", "/v1/a%20b/1", {"x": "1"}, id="encoded-literal"),
@@ -304,8 +341,15 @@ def test_no_match(template: str, path: str) -> None:
     assert parse(template).match(path) is None
 
 
-@pytest.mark.parametrize("path", [P("/v1/a%zz", id="bad-hex"), P("/v1/a%2", id="short"),
-                                  P("/v1/%FF", id="not-utf8"), P("/v1/%C3", id="truncated-utf8")])
+@pytest.mark.parametrize(
+    "path",
+    [
+        P("/v1/a%zz", id="bad-hex"),
+        P("/v1/a%2", id="short"),
+        P("/v1/%FF", id="not-utf8"),
+        P("/v1/%C3", id="truncated-utf8"),
+    ],
+)
 def test_match_rejects_malformed_encoding(path: str) -> None:
     with pytest.raises(errors.InvalidArgument, match="path variable 'name'") as caught:
         parse("/v1/{name}").match(path)

@@ -21,32 +21,70 @@ P = pytest.param
 
 SPEC_EXAMPLES = [
     P("GetMessage", {"name": "messages/123456"}, "GET", "/v1/messages/123456", None, id="path-template"),
-    P("GetMessageWithQuery", {"message_id": "123456", "revision": "2", "sub": {"subfield": "foo"}},
-      "GET", "/v1/messages/123456?revision=2&sub.subfield=foo", None, id="query-parameters"),
-    P("UpdateMessage", {"message_id": "123456", "message": {"text": "Hi!"}},
-      "PATCH", "/v1/messages/123456", '{"text":"Hi!"}', id="body-field"),
-    P("UpdateMessageStar", {"message_id": "123456", "text": "Hi!"},
-      "PATCH", "/v1/messages/123456", '{"text":"Hi!"}', id="body-star"),
-    P("GetMessageBindings", {"message_id": "123456"}, "GET", "/v1/messages/123456", None,
-      id="additional-bindings-first"),
-    P("GetMessageBindings", {"user_id": "me", "message_id": "123456"}, "GET", "/v1/users/me/messages/123456", None,
-      id="additional-bindings-second"),
-    P("GetMessageSubfield", {"message_id": "123456", "sub": {"subfield": "foo"}, "revision": "2"},
-      "GET", "/v1/messages/123456/foo?revision=2", None, id="service-config-nested-path-field"),
+    P(
+        "GetMessageWithQuery",
+        {"message_id": "123456", "revision": "2", "sub": {"subfield": "foo"}},
+        "GET",
+        "/v1/messages/123456?revision=2&sub.subfield=foo",
+        None,
+        id="query-parameters",
+    ),
+    P(
+        "UpdateMessage",
+        {"message_id": "123456", "message": {"text": "Hi!"}},
+        "PATCH",
+        "/v1/messages/123456",
+        '{"text":"Hi!"}',
+        id="body-field",
+    ),
+    P(
+        "UpdateMessageStar",
+        {"message_id": "123456", "text": "Hi!"},
+        "PATCH",
+        "/v1/messages/123456",
+        '{"text":"Hi!"}',
+        id="body-star",
+    ),
+    P(
+        "GetMessageBindings",
+        {"message_id": "123456"},
+        "GET",
+        "/v1/messages/123456",
+        None,
+        id="additional-bindings-first",
+    ),
+    P(
+        "GetMessageBindings",
+        {"user_id": "me", "message_id": "123456"},
+        "GET",
+        "/v1/users/me/messages/123456",
+        None,
+        id="additional-bindings-second",
+    ),
+    P(
+        "GetMessageSubfield",
+        {"message_id": "123456", "sub": {"subfield": "foo"}, "revision": "2"},
+        "GET",
+        "/v1/messages/123456/foo?revision=2",
+        None,
+        id="service-config-nested-path-field",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("method", "fields", "http_method", "target", "body"), SPEC_EXAMPLES)
-def test_spec_examples_to_http(pb: ModuleType, method: str, fields: dict[str, Any], http_method: str,
-                               target: str, body: str | None) -> None:
+def test_spec_examples_to_http(
+    pb: ModuleType, method: str, fields: dict[str, Any], http_method: str, target: str, body: str | None
+) -> None:
     request = to_http(rule_of(pb, "Messaging", method), build(pb, "Messaging", method, fields))
     assert (request.method, request.target) == (http_method, target)
     assert request.body == (body.encode() if body is not None else None)
 
 
 @pytest.mark.parametrize(("method", "fields", "http_method", "target", "body"), SPEC_EXAMPLES)
-def test_spec_examples_from_http(pb: ModuleType, method: str, fields: dict[str, Any], http_method: str,
-                                 target: str, body: str | None) -> None:
+def test_spec_examples_from_http(
+    pb: ModuleType, method: str, fields: dict[str, Any], http_method: str, target: str, body: str | None
+) -> None:
     router = service_router(pb, "Messaging", only=method)
     key, request = route(router, http_method, target, body.encode() if body is not None else None)
     assert key == method
@@ -56,19 +94,56 @@ def test_spec_examples_from_http(pb: ModuleType, method: str, fields: dict[str, 
 # --- the Library service: one router for every binding ---------------------------------------------
 
 EVERYTHING = {
-    "shelf": "s1", "text": "hello world", "i32": -1, "i64": "-9007199254740993", "u32": 4294967295,
-    "u64": "18446744073709551615", "s32": -2, "s64": "-3", "f32": 4, "f64": "5", "sf32": -6, "sf64": "-7",
-    "real32": 1.5, "real64": 0.1, "flag": True, "blob": "AQID/w==", "color": "RED",
-    "nested": {"name": "n", "count": "2", "color": "GREEN", "tags": ["x", "y"],
-               "inner": {"ratio": 2.5, "notes": ["é"]}},
-    "tags": ["a", "b&c"], "numbers": ["1", "2"], "colors": ["RED", "GREEN"], "blobs": ["AA==", "/w=="],
-    "flags": [True, False], "choiceNumber": 7, "when": "2024-05-06T07:08:09.500Z", "howLong": "3.5s",
-    "mask": "text,nested.count", "maybeI32": 0, "maybeI64": "8", "maybeU64": "9", "maybeFlag": False,
-    "maybeText": "", "maybeReal": 1e-7, "maybeBlob": "AQ==", "meta": {"k": "v", "n": 1}, "dynamic": "str",
-    "list": [1, "two", None], "times": ["2024-01-01T00:00:00Z", "2024-01-02T00:00:00Z"], "optText": "",
-    "optNumber": 0, "customName": "r",
+    "shelf": "s1",
+    "text": "hello world",
+    "i32": -1,
+    "i64": "-9007199254740993",
+    "u32": 4294967295,
+    "u64": "18446744073709551615",
+    "s32": -2,
+    "s64": "-3",
+    "f32": 4,
+    "f64": "5",
+    "sf32": -6,
+    "sf64": "-7",
+    "real32": 1.5,
+    "real64": 0.1,
+    "flag": True,
+    "blob": "AQID/w==",
+    "color": "RED",
+    "nested": {
+        "name": "n",
+        "count": "2",
+        "color": "GREEN",
+        "tags": ["x", "y"],
+        "inner": {"ratio": 2.5, "notes": ["é"]},
+    },
+    "tags": ["a", "b&c"],
+    "numbers": ["1", "2"],
+    "colors": ["RED", "GREEN"],
+    "blobs": ["AA==", "/w=="],
+    "flags": [True, False],
+    "choiceNumber": 7,
+    "when": "2024-05-06T07:08:09.500Z",
+    "howLong": "3.5s",
+    "mask": "text,nested.count",
+    "maybeI32": 0,
+    "maybeI64": "8",
+    "maybeU64": "9",
+    "maybeFlag": False,
+    "maybeText": "",
+    "maybeReal": 1e-7,
+    "maybeBlob": "AQ==",
+    "meta": {"k": "v", "n": 1},
+    "dynamic": "str",
+    "list": [1, "two", None],
+    "times": ["2024-01-01T00:00:00Z", "2024-01-02T00:00:00Z"],
+    "optText": "",
+    "optNumber": 0,
+    "customName": "r",
     "extra": {"@type": "type.googleapis.com/google.protobuf.Duration", "value": "1s"},
-    "maybeReal32": 0.25, "maybeU32": 3,
+    "maybeReal32": 0.25,
+    "maybeU32": 3,
 }
 EVERYTHING_QUERY = (
     "text=hello%20world&i32=-1&i64=-9007199254740993&u32=4294967295&u64=18446744073709551615&s32=-2&s64=-3"
@@ -86,57 +161,152 @@ EVERYTHING_QUERY = (
 
 LIBRARY = [
     P("GetBook", {"name": "shelves/s1/books/b 1"}, "GET", "/v1/shelves/s1/books/b%201", None, id="get"),
-    P("GetBook", {"name": "shelves/ü/books/a?b#c%"}, "GET", "/v1/shelves/%C3%BC/books/a%3Fb%23c%25", None,
-      id="get-encoded"),
-    P("UpdateBook", {"book": {"name": "shelves/s/books/b", "title": "T", "authors": ["a", "b"]},
-                     "update_mask": "title,authors"},
-      "PATCH", "/v1/shelves/s/books/b?updateMask=title%2Cauthors", '{"title":"T","authors":["a","b"]}',
-      id="nested-path-field-inside-body-field"),
-    P("UpdateBook", {"book": {"name": "shelves/s/books/b"}}, "PATCH", "/v1/shelves/s/books/b", "{}",
-      id="body-field-emptied-by-path"),
-    P("ArchiveBook", {"name": "shelves/s/books/b", "reason": "old", "until": "2030-01-01T00:00:00Z"},
-      "POST", "/v1/shelves/s/books/b:archive", '{"reason":"old","until":"2030-01-01T00:00:00Z"}', id="verb-body-star"),
-    P("ArchiveBook", {"name": "shelves/s/books/b"}, "POST", "/v1/shelves/s/books/b:archive", "{}",
-      id="body-star-only-path"),
-    P("GetObject", {"name": "buckets/b/objects/dir/sub dir/file.txt", "generation": "7"},
-      "GET", "/v1/buckets/b/objects/dir/sub%20dir/file.txt?generation=7", None, id="double-wildcard"),
+    P(
+        "GetBook",
+        {"name": "shelves/ü/books/a?b#c%"},
+        "GET",
+        "/v1/shelves/%C3%BC/books/a%3Fb%23c%25",
+        None,
+        id="get-encoded",
+    ),
+    P(
+        "UpdateBook",
+        {"book": {"name": "shelves/s/books/b", "title": "T", "authors": ["a", "b"]}, "update_mask": "title,authors"},
+        "PATCH",
+        "/v1/shelves/s/books/b?updateMask=title%2Cauthors",
+        '{"title":"T","authors":["a","b"]}',
+        id="nested-path-field-inside-body-field",
+    ),
+    P(
+        "UpdateBook",
+        {"book": {"name": "shelves/s/books/b"}},
+        "PATCH",
+        "/v1/shelves/s/books/b",
+        "{}",
+        id="body-field-emptied-by-path",
+    ),
+    P(
+        "ArchiveBook",
+        {"name": "shelves/s/books/b", "reason": "old", "until": "2030-01-01T00:00:00Z"},
+        "POST",
+        "/v1/shelves/s/books/b:archive",
+        '{"reason":"old","until":"2030-01-01T00:00:00Z"}',
+        id="verb-body-star",
+    ),
+    P(
+        "ArchiveBook",
+        {"name": "shelves/s/books/b"},
+        "POST",
+        "/v1/shelves/s/books/b:archive",
+        "{}",
+        id="body-star-only-path",
+    ),
+    P(
+        "GetObject",
+        {"name": "buckets/b/objects/dir/sub dir/file.txt", "generation": "7"},
+        "GET",
+        "/v1/buckets/b/objects/dir/sub%20dir/file.txt?generation=7",
+        None,
+        id="double-wildcard",
+    ),
     P("GetObject", {"name": "buckets/b/objects"}, "GET", "/v1/buckets/b/objects", None, id="double-wildcard-zero"),
-    P("GetObject", {"name": "buckets/b/objects/a:purge"}, "GET", "/v1/buckets/b/objects/a%3Apurge", None,
-      id="colon-in-name-without-verb"),
-    P("PurgeObjects", {"name": "buckets/b/objects/x/y"}, "POST", "/v1/buckets/b/objects/x/y:purge", None,
-      id="double-wildcard-verb"),
-    P("PurgeObjects", {"name": "buckets/b/objects/a:b"}, "POST", "/v1/buckets/b/objects/a%3Ab:purge", None,
-      id="colon-in-name-with-verb"),
+    P(
+        "GetObject",
+        {"name": "buckets/b/objects/a:purge"},
+        "GET",
+        "/v1/buckets/b/objects/a%3Apurge",
+        None,
+        id="colon-in-name-without-verb",
+    ),
+    P(
+        "PurgeObjects",
+        {"name": "buckets/b/objects/x/y"},
+        "POST",
+        "/v1/buckets/b/objects/x/y:purge",
+        None,
+        id="double-wildcard-verb",
+    ),
+    P(
+        "PurgeObjects",
+        {"name": "buckets/b/objects/a:b"},
+        "POST",
+        "/v1/buckets/b/objects/a%3Ab:purge",
+        None,
+        id="colon-in-name-with-verb",
+    ),
     P("ListShelves", {}, "GET", "/v1/shelves", None, id="no-variables"),
-    P("ListShelves", {"parent": "projects/p", "page_size": 10, "page_token": "t/1 +"},
-      "GET", "/v1/projects/p/shelves?pageSize=10&pageToken=t%2F1%20%2B", None, id="second-binding"),
-    P("ListShelves", {"parent": "projects/p/locations/l"}, "GET", "/v1/projects/p/locations/l/shelves", None,
-      id="third-binding"),
+    P(
+        "ListShelves",
+        {"parent": "projects/p", "page_size": 10, "page_token": "t/1 +"},
+        "GET",
+        "/v1/projects/p/shelves?pageSize=10&pageToken=t%2F1%20%2B",
+        None,
+        id="second-binding",
+    ),
+    P(
+        "ListShelves",
+        {"parent": "projects/p/locations/l"},
+        "GET",
+        "/v1/projects/p/locations/l/shelves",
+        None,
+        id="third-binding",
+    ),
     P("HeadShelf", {"name": "shelves/s"}, "HEAD", "/v1/shelves/s", None, id="custom-method"),
-    P("SearchThings", EVERYTHING, "GET", "/v1/shelves/s1/things:search?" + EVERYTHING_QUERY, None,
-      id="query-every-type"),
-    P("CreateThing", {"shelf": "s", "labels": {"k": "v"}, "items": [{"name": "i"}], "i64": "5", "choiceText": "c"},
-      "POST", "/v1/shelves/s/things", '{"i64":"5","items":[{"name":"i"}],"labels":{"k":"v"},"choiceText":"c"}',
-      id="body-star-maps-and-repeated-messages"),
-    P("PutThingTags", {"shelf": "s", "tags": ["a", "b"], "text": "x"},
-      "PUT", "/v1/shelves/s/things/tags?text=x", '["a","b"]', id="repeated-body-field"),
+    P(
+        "SearchThings",
+        EVERYTHING,
+        "GET",
+        "/v1/shelves/s1/things:search?" + EVERYTHING_QUERY,
+        None,
+        id="query-every-type",
+    ),
+    P(
+        "CreateThing",
+        {"shelf": "s", "labels": {"k": "v"}, "items": [{"name": "i"}], "i64": "5", "choiceText": "c"},
+        "POST",
+        "/v1/shelves/s/things",
+        '{"i64":"5","items":[{"name":"i"}],"labels":{"k":"v"},"choiceText":"c"}',
+        id="body-star-maps-and-repeated-messages",
+    ),
+    P(
+        "PutThingTags",
+        {"shelf": "s", "tags": ["a", "b"], "text": "x"},
+        "PUT",
+        "/v1/shelves/s/things/tags?text=x",
+        '["a","b"]',
+        id="repeated-body-field",
+    ),
     P("PutThingTags", {"shelf": "s"}, "PUT", "/v1/shelves/s/things/tags", "[]", id="empty-repeated-body-field"),
-    P("DeleteThing", {"shelf": "s", "number": "-5", "flag": True, "color": "GREEN", "big": "18446744073709551615"},
-      "DELETE", "/v1/shelves/s/things/-5/true/GREEN/18446744073709551615", None, id="typed-path-fields"),
+    P(
+        "DeleteThing",
+        {"shelf": "s", "number": "-5", "flag": True, "color": "GREEN", "big": "18446744073709551615"},
+        "DELETE",
+        "/v1/shelves/s/things/-5/true/GREEN/18446744073709551615",
+        None,
+        id="typed-path-fields",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("method", "fields", "http_method", "target", "body"), LIBRARY)
-def test_library_to_http(pb: ModuleType, method: str, fields: dict[str, Any], http_method: str, target: str,
-                         body: str | None) -> None:
+def test_library_to_http(
+    pb: ModuleType, method: str, fields: dict[str, Any], http_method: str, target: str, body: str | None
+) -> None:
     request = to_http(rule_of(pb, "Library", method), build(pb, "Library", method, fields))
     assert (request.method, request.target) == (http_method, target)
     assert request.body == (body.encode() if body is not None else None)
 
 
 @pytest.mark.parametrize(("method", "fields", "http_method", "target", "body"), LIBRARY)
-def test_library_from_http(pb: ModuleType, library: Router[str], method: str, fields: dict[str, Any],
-                           http_method: str, target: str, body: str | None) -> None:
+def test_library_from_http(
+    pb: ModuleType,
+    library: Router[str],
+    method: str,
+    fields: dict[str, Any],
+    http_method: str,
+    target: str,
+    body: str | None,
+) -> None:
     key, request = route(library, http_method, target, body.encode() if body is not None else None)
     assert key == method
     assert same(request, build(pb, "Library", method, fields))
@@ -159,8 +329,11 @@ QUERY_TYPES = [
     P({"u32": 4294967295}, [("u32", "4294967295")], id="uint32"),
     P({"u64": "18446744073709551615"}, [("u64", "18446744073709551615")], id="uint64"),
     P({"s32": -1, "s64": "-2"}, [("s32", "-1"), ("s64", "-2")], id="sint"),
-    P({"f32": 1, "f64": "2", "sf32": -3, "sf64": "-4"}, [("f32", "1"), ("f64", "2"), ("sf32", "-3"), ("sf64", "-4")],
-      id="fixed"),
+    P(
+        {"f32": 1, "f64": "2", "sf32": -3, "sf64": "-4"},
+        [("f32", "1"), ("f64", "2"), ("sf32", "-3"), ("sf64", "-4")],
+        id="fixed",
+    ),
     P({"real32": 0.1}, [("real32", "0.1")], id="float-shortest"),
     P({"real64": 1e300}, [("real64", "1e+300")], id="double-exponent"),
     P({"real64": "NaN"}, [("real64", "NaN")], id="double-nan"),
@@ -169,13 +342,19 @@ QUERY_TYPES = [
     P({"flag": True}, [("flag", "true")], id="bool"),
     P({"blob": "AP8/+w=="}, [("blob", "AP8/+w==")], id="bytes-base64"),
     P({"color": "GREEN"}, [("color", "GREEN")], id="enum-by-name"),
-    P({"nested": {"name": "n", "inner": {"ratio": 0.5}}}, [("nested.name", "n"), ("nested.inner.ratio", "0.5")],
-      id="nested-messages"),
+    P(
+        {"nested": {"name": "n", "inner": {"ratio": 0.5}}},
+        [("nested.name", "n"), ("nested.inner.ratio", "0.5")],
+        id="nested-messages",
+    ),
     P({"nested": {"tags": ["x", "y"]}}, [("nested.tags", "x"), ("nested.tags", "y")], id="nested-repeated"),
     P({"tags": ["a", "", "a"]}, [("tags", "a"), ("tags", ""), ("tags", "a")], id="repeated-string"),
     P({"numbers": ["1", "-2"]}, [("numbers", "1"), ("numbers", "-2")], id="repeated-int64"),
-    P({"colors": ["RED", "COLOR_UNSPECIFIED"]}, [("colors", "RED"), ("colors", "COLOR_UNSPECIFIED")],
-      id="repeated-enum"),
+    P(
+        {"colors": ["RED", "COLOR_UNSPECIFIED"]},
+        [("colors", "RED"), ("colors", "COLOR_UNSPECIFIED")],
+        id="repeated-enum",
+    ),
     P({"blobs": ["AA==", ""]}, [("blobs", "AA=="), ("blobs", "")], id="repeated-bytes"),
     P({"flags": [False, True]}, [("flags", "false"), ("flags", "true")], id="repeated-bool"),
     P({"choiceText": "c"}, [("choiceText", "c")], id="oneof-string"),
@@ -186,13 +365,22 @@ QUERY_TYPES = [
     P({"howLong": "-1.5s"}, [("howLong", "-1.500s")], id="duration"),
     P({"howLong": "0s"}, [("howLong", "0s")], id="duration-zero-is-set"),
     P({"mask": "howLong,nested.inner.ratio"}, [("mask", "howLong,nested.inner.ratio")], id="field-mask"),
-    P({"maybeI32": 0, "maybeI64": "-1", "maybeU64": "2", "maybeU32": 3},
-      [("maybeI32", "0"), ("maybeI64", "-1"), ("maybeU64", "2"), ("maybeU32", "3")], id="integer-wrappers"),
-    P({"maybeFlag": False, "maybeText": "", "maybeBlob": ""},
-      [("maybeFlag", "false"), ("maybeText", ""), ("maybeBlob", "")], id="wrappers-of-defaults"),
+    P(
+        {"maybeI32": 0, "maybeI64": "-1", "maybeU64": "2", "maybeU32": 3},
+        [("maybeI32", "0"), ("maybeI64", "-1"), ("maybeU64", "2"), ("maybeU32", "3")],
+        id="integer-wrappers",
+    ),
+    P(
+        {"maybeFlag": False, "maybeText": "", "maybeBlob": ""},
+        [("maybeFlag", "false"), ("maybeText", ""), ("maybeBlob", "")],
+        id="wrappers-of-defaults",
+    ),
     P({"maybeReal": 2.5, "maybeReal32": "NaN"}, [("maybeReal", "2.5"), ("maybeReal32", "NaN")], id="float-wrappers"),
-    P({"meta": {"a": [True, None], "b": {"c": "d"}}}, [("meta", '{"a":[true,null],"b":{"c":"d"}}')],
-      id="struct-as-json"),
+    P(
+        {"meta": {"a": [True, None], "b": {"c": "d"}}},
+        [("meta", '{"a":[true,null],"b":{"c":"d"}}')],
+        id="struct-as-json",
+    ),
     P({"dynamic": "text"}, [("dynamic", '"text"')], id="value-string-as-json"),
     P({"dynamic": None}, [("dynamic", "null")], id="value-null"),
     P({"dynamic": {"k": 1.5}}, [("dynamic", '{"k":1.5}')], id="value-object"),
@@ -200,15 +388,19 @@ QUERY_TYPES = [
     P({"times": ["2024-01-01T00:00:00Z"]}, [("times", "2024-01-01T00:00:00Z")], id="repeated-timestamp"),
     P({"optText": "", "optNumber": 0}, [("optText", ""), ("optNumber", "0")], id="proto3-optional-defaults-are-set"),
     P({"customName": "r"}, [("customName", "r")], id="json-name-option"),
-    P({"text": "", "i32": 0, "flag": False, "color": "COLOR_UNSPECIFIED", "blob": "", "tags": []}, [],
-      id="defaults-omitted"),
+    P(
+        {"text": "", "i32": 0, "flag": False, "color": "COLOR_UNSPECIFIED", "blob": "", "tags": []},
+        [],
+        id="defaults-omitted",
+    ),
     P({"text": "é 😀 / ? # & = +"}, [("text", "é 😀 / ? # & = +")], id="unicode-and-reserved"),
 ]
 
 
 @pytest.mark.parametrize(("fields", "query"), QUERY_TYPES)
-def test_query_flattening(pb: ModuleType, library: Router[str], fields: dict[str, Any],
-                          query: list[tuple[str, str]]) -> None:
+def test_query_flattening(
+    pb: ModuleType, library: Router[str], fields: dict[str, Any], query: list[tuple[str, str]]
+) -> None:
     original = build(pb, "Library", "SearchThings", {"shelf": "s", **fields})
     sent = to_http(rule_of(pb, "Library", "SearchThings"), original)
     assert sent.query == tuple(query) and sent.body is None
@@ -216,10 +408,13 @@ def test_query_flattening(pb: ModuleType, library: Router[str], fields: dict[str
     assert key == "SearchThings" and same(back, original)
 
 
-@pytest.mark.parametrize(("fields", "field", "kind"), [
-    P({"labels": {"k": "v"}}, "labels", "a map", id="map"),
-    P({"items": [{"name": "i"}]}, "items", "a repeated message", id="repeated-message"),
-])
+@pytest.mark.parametrize(
+    ("fields", "field", "kind"),
+    [
+        P({"labels": {"k": "v"}}, "labels", "a map", id="map"),
+        P({"items": [{"name": "i"}]}, "items", "a repeated message", id="repeated-message"),
+    ],
+)
 def test_query_cannot_express(pb: ModuleType, fields: dict[str, Any], field: str, kind: str) -> None:
     request = build(pb, "Library", "SearchThings", {"shelf": "s", **fields})
     with pytest.raises(errors.ValidationError) as caught:
@@ -245,44 +440,125 @@ CHOICE = [
 
 @pytest.mark.parametrize(("fields", "path"), CHOICE)
 def test_additional_bindings_order(pb: ModuleType, fields: dict[str, Any], path: str) -> None:
-    rule = http_pb2.HttpRule(get="/v1/{name=a/*}", additional_bindings=[
-        http_pb2.HttpRule(get="/v2/{name=*/*}"), http_pb2.HttpRule(get="/v3/{name}")])
+    rule = http_pb2.HttpRule(
+        get="/v1/{name=a/*}",
+        additional_bindings=[http_pb2.HttpRule(get="/v2/{name=*/*}"), http_pb2.HttpRule(get="/v3/{name}")],
+    )
     assert to_http(rule, build(pb, "Messaging", "GetMessage", fields)).path == path
 
 
 REJECTED = [
-    P("Library", "GetBook", {"name": "shelves/s/books/../../admin"}, "name",
-      "must match shelves/*/books/* for GET /v1/{name=shelves/*/books/*}", id="dot-dot"),
-    P("Library", "GetBook", {"name": "shelves/s/books/b/extra"}, "name",
-      "must match shelves/*/books/* for GET /v1/{name=shelves/*/books/*}", id="extra-segment"),
-    P("Library", "GetBook", {"name": "shelves//books/b"}, "name",
-      "must match shelves/*/books/* for GET /v1/{name=shelves/*/books/*}", id="empty-segment"),
-    P("Library", "GetBook", {"name": "shelves/./books/b"}, "name",
-      "must match shelves/*/books/* for GET /v1/{name=shelves/*/books/*}", id="dot"),
-    P("Library", "GetBook", {}, "name", "must match shelves/*/books/* for GET /v1/{name=shelves/*/books/*}",
-      id="unset"),
-    P("Library", "UpdateBook", {"book": {"name": "../x"}}, "book.name",
-      "must match shelves/*/books/* for PATCH /v1/{book.name=shelves/*/books/*}", id="nested-field"),
-    P("Library", "GetObject", {"name": "buckets/b/objects/a/../../../x"}, "name",
-      "must match buckets/*/objects/** for GET /v1/{name=buckets/*/objects/**}", id="double-wildcard-dot-dot"),
-    P("Library", "ListShelves", {"parent": "projects/p/zones/z"}, "parent",
-      "must match projects/* for GET /v1/{parent=projects/*}/shelves", id="no-binding-for-set-field"),
-    P("Library", "ListShelves", {"parent": "projects/../shelves"}, "parent",
-      "must match projects/* for GET /v1/{parent=projects/*}/shelves", id="no-silent-fallback-to-query"),
-    P("Messaging", "GetMessage", {"name": "messages/1/../../admin"}, "name",
-      "must match messages/* for GET /v1/{name=messages/*}", id="spec-multi-segment"),
-    P("Messaging", "GetMessageBindings", {"user_id": "me"}, "message_id",
-      "must match * for GET /v1/messages/{message_id}", id="missing-field-of-every-binding"),
-    P("Messaging", "GetMessageWithQuery", {"message_id": ".."}, "message_id",
-      "must match * for GET /v1/messages/{message_id}", id="single-segment-dot-dot"),
-    P("Library", "DeleteThing", {"shelf": "s", "number": "1", "color": "RED", "big": "1"}, "flag",
-      "must match * for DELETE /v1/shelves/{shelf}/things/{number}/{flag}/{color}/{big}", id="default-bool-unset"),
+    P(
+        "Library",
+        "GetBook",
+        {"name": "shelves/s/books/../../admin"},
+        "name",
+        "must match shelves/*/books/* for GET /v1/{name=shelves/*/books/*}",
+        id="dot-dot",
+    ),
+    P(
+        "Library",
+        "GetBook",
+        {"name": "shelves/s/books/b/extra"},
+        "name",
+        "must match shelves/*/books/* for GET /v1/{name=shelves/*/books/*}",
+        id="extra-segment",
+    ),
+    P(
+        "Library",
+        "GetBook",
+        {"name": "shelves//books/b"},
+        "name",
+        "must match shelves/*/books/* for GET /v1/{name=shelves/*/books/*}",
+        id="empty-segment",
+    ),
+    P(
+        "Library",
+        "GetBook",
+        {"name": "shelves/./books/b"},
+        "name",
+        "must match shelves/*/books/* for GET /v1/{name=shelves/*/books/*}",
+        id="dot",
+    ),
+    P(
+        "Library",
+        "GetBook",
+        {},
+        "name",
+        "must match shelves/*/books/* for GET /v1/{name=shelves/*/books/*}",
+        id="unset",
+    ),
+    P(
+        "Library",
+        "UpdateBook",
+        {"book": {"name": "../x"}},
+        "book.name",
+        "must match shelves/*/books/* for PATCH /v1/{book.name=shelves/*/books/*}",
+        id="nested-field",
+    ),
+    P(
+        "Library",
+        "GetObject",
+        {"name": "buckets/b/objects/a/../../../x"},
+        "name",
+        "must match buckets/*/objects/** for GET /v1/{name=buckets/*/objects/**}",
+        id="double-wildcard-dot-dot",
+    ),
+    P(
+        "Library",
+        "ListShelves",
+        {"parent": "projects/p/zones/z"},
+        "parent",
+        "must match projects/* for GET /v1/{parent=projects/*}/shelves",
+        id="no-binding-for-set-field",
+    ),
+    P(
+        "Library",
+        "ListShelves",
+        {"parent": "projects/../shelves"},
+        "parent",
+        "must match projects/* for GET /v1/{parent=projects/*}/shelves",
+        id="no-silent-fallback-to-query",
+    ),
+    P(
+        "Messaging",
+        "GetMessage",
+        {"name": "messages/1/../../admin"},
+        "name",
+        "must match messages/* for GET /v1/{name=messages/*}",
+        id="spec-multi-segment",
+    ),
+    P(
+        "Messaging",
+        "GetMessageBindings",
+        {"user_id": "me"},
+        "message_id",
+        "must match * for GET /v1/messages/{message_id}",
+        id="missing-field-of-every-binding",
+    ),
+    P(
+        "Messaging",
+        "GetMessageWithQuery",
+        {"message_id": ".."},
+        "message_id",
+        "must match * for GET /v1/messages/{message_id}",
+        id="single-segment-dot-dot",
+    ),
+    P(
+        "Library",
+        "DeleteThing",
+        {"shelf": "s", "number": "1", "color": "RED", "big": "1"},
+        "flag",
+        "must match * for DELETE /v1/shelves/{shelf}/things/{number}/{flag}/{color}/{big}",
+        id="default-bool-unset",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("service", "method", "fields", "field", "rule"), REJECTED)
-def test_values_that_would_change_the_path_are_rejected(pb: ModuleType, service: str, method: str,
-                                                        fields: dict[str, Any], field: str, rule: str) -> None:
+def test_values_that_would_change_the_path_are_rejected(
+    pb: ModuleType, service: str, method: str, fields: dict[str, Any], field: str, rule: str
+) -> None:
     with pytest.raises(errors.ValidationError) as caught:
         to_http(rule_of(pb, service, method), build(pb, service, method, fields))
     assert (caught.value.field, caught.value.rule) == (field, rule)
@@ -326,8 +602,14 @@ BAD_RULES = [
     P(http_pb2.HttpRule(get="/v1/{revision.x}"), "revision.x: no such field", id="field-of-a-scalar"),
     P(http_pb2.HttpRule(post="/v1/x", body="nope"), "body: 'nope' is not a field", id="unknown-body"),
     P(http_pb2.HttpRule(body="*"), "no pattern", id="no-pattern"),
-    P(http_pb2.HttpRule(get="/v1/x", additional_bindings=[http_pb2.HttpRule(
-        get="/v2/x", additional_bindings=[http_pb2.HttpRule(get="/v3/x")])]), "cannot be nested", id="nested-bindings"),
+    P(
+        http_pb2.HttpRule(
+            get="/v1/x",
+            additional_bindings=[http_pb2.HttpRule(get="/v2/x", additional_bindings=[http_pb2.HttpRule(get="/v3/x")])],
+        ),
+        "cannot be nested",
+        id="nested-bindings",
+    ),
     P(http_pb2.HttpRule(get="/v1/{message_id"), "missing '}'", id="bad-template"),
 ]
 

@@ -20,11 +20,13 @@ from vision_grpc._transcode import Router, to_http
 P = pytest.param
 
 FILES_V1 = v1.AsyncBatchAnnotateFilesRequest(
-    requests=[v1.AsyncAnnotateFileRequest(
-        input_config=v1.InputConfig(gcs_source=v1.GcsSource(uri="gs://in/doc.pdf"), mime_type="application/pdf"),
-        features=[v1.Feature(type=v1.Feature.DOCUMENT_TEXT_DETECTION, max_results=5)],
-        output_config=v1.OutputConfig(gcs_destination=v1.GcsDestination(uri="gs://out/doc/"), batch_size=20),
-    )],
+    requests=[
+        v1.AsyncAnnotateFileRequest(
+            input_config=v1.InputConfig(gcs_source=v1.GcsSource(uri="gs://in/doc.pdf"), mime_type="application/pdf"),
+            features=[v1.Feature(type=v1.Feature.DOCUMENT_TEXT_DETECTION, max_results=5)],
+            output_config=v1.OutputConfig(gcs_destination=v1.GcsDestination(uri="gs://out/doc/"), batch_size=20),
+        )
+    ],
     labels={"team": "ocr"},
 )
 FILES_V1_JSON = (
@@ -34,10 +36,12 @@ FILES_V1_JSON = (
     '"labels":{"team":"ocr"}}'
 )
 IMAGES_V1P4 = v1p4beta1.AsyncBatchAnnotateImagesRequest(
-    requests=[v1p4beta1.AnnotateImageRequest(
-        image=v1p4beta1.Image(source=v1p4beta1.ImageSource(image_uri="gs://in/cat.jpg")),
-        features=[v1p4beta1.Feature(type=v1p4beta1.Feature.LABEL_DETECTION)],
-    )],
+    requests=[
+        v1p4beta1.AnnotateImageRequest(
+            image=v1p4beta1.Image(source=v1p4beta1.ImageSource(image_uri="gs://in/cat.jpg")),
+            features=[v1p4beta1.Feature(type=v1p4beta1.Feature.LABEL_DETECTION)],
+        )
+    ],
     output_config=v1p4beta1.OutputConfig(gcs_destination=v1p4beta1.GcsDestination(uri="gs://out/cats/"), batch_size=2),
 )
 IMAGES_V1P4_JSON = (
@@ -54,33 +58,104 @@ def with_parent(request: v1.AsyncBatchAnnotateFilesRequest, parent: str) -> v1.A
 
 
 GOLDEN = [
-    P(("v1", "AsyncBatchAnnotateFiles"), with_parent(FILES_V1, "projects/p1/locations/eu"),
-      "POST", "/v1/projects/p1/locations/eu/files:asyncBatchAnnotate", FILES_V1_JSON, id="files-parent-location"),
-    P(("v1", "AsyncBatchAnnotateFiles"), with_parent(FILES_V1, "projects/p1"),
-      "POST", "/v1/projects/p1/files:asyncBatchAnnotate", FILES_V1_JSON, id="files-parent-project"),
-    P(("v1", "AsyncBatchAnnotateFiles"), FILES_V1, "POST", "/v1/files:asyncBatchAnnotate", FILES_V1_JSON,
-      id="files-no-parent"),
-    P(("v1p4beta1", "AsyncBatchAnnotateImages"), IMAGES_V1P4, "POST", "/v1p4beta1/images:asyncBatchAnnotate",
-      IMAGES_V1P4_JSON, id="images-v1p4beta1"),
-    P(("v1", "BatchAnnotateImages"), v1.BatchAnnotateImagesRequest(
-        requests=[v1.AnnotateImageRequest(image=v1.Image(content=b"\x89PNG"))], parent="projects/p/locations/us"),
-      "POST", "/v1/projects/p/locations/us/images:annotate", '{"requests":[{"image":{"content":"iVBORw=="}}]}',
-      id="images-sync-bytes-base64"),
-    P(("operations", "GetOperation"), operations_pb2.GetOperationRequest(name="projects/p/locations/eu/operations/123"),
-      "GET", "/v1/projects/p/locations/eu/operations/123", None, id="get-operation-location"),
-    P(("operations", "GetOperation"), operations_pb2.GetOperationRequest(name="projects/p/operations/9"),
-      "GET", "/v1/projects/p/operations/9", None, id="get-operation-project"),
-    P(("operations", "GetOperation"), operations_pb2.GetOperationRequest(name="operations/abc"),
-      "GET", "/v1/operations/abc", None, id="get-operation-bare"),
-    P(("operations", "GetOperation"), operations_pb2.GetOperationRequest(name="locations/eu/operations/7"),
-      "GET", "/v1/locations/eu/operations/7", None, id="get-operation-location-only"),
-    P(("operations", "ListOperations"), operations_pb2.ListOperationsRequest(
-        name="operations", filter="done = true", page_size=50, page_token="a/b"),
-      "GET", "/v1/operations?filter=done%20%3D%20true&pageSize=50&pageToken=a%2Fb", None, id="list-operations"),
-    P(("operations", "CancelOperation"), operations_pb2.CancelOperationRequest(name="operations/x/y"),
-      "POST", "/v1/operations/x/y:cancel", "{}", id="cancel-operation"),
-    P(("operations", "DeleteOperation"), operations_pb2.DeleteOperationRequest(name="operations/x"),
-      "DELETE", "/v1/operations/x", None, id="delete-operation"),
+    P(
+        ("v1", "AsyncBatchAnnotateFiles"),
+        with_parent(FILES_V1, "projects/p1/locations/eu"),
+        "POST",
+        "/v1/projects/p1/locations/eu/files:asyncBatchAnnotate",
+        FILES_V1_JSON,
+        id="files-parent-location",
+    ),
+    P(
+        ("v1", "AsyncBatchAnnotateFiles"),
+        with_parent(FILES_V1, "projects/p1"),
+        "POST",
+        "/v1/projects/p1/files:asyncBatchAnnotate",
+        FILES_V1_JSON,
+        id="files-parent-project",
+    ),
+    P(
+        ("v1", "AsyncBatchAnnotateFiles"),
+        FILES_V1,
+        "POST",
+        "/v1/files:asyncBatchAnnotate",
+        FILES_V1_JSON,
+        id="files-no-parent",
+    ),
+    P(
+        ("v1p4beta1", "AsyncBatchAnnotateImages"),
+        IMAGES_V1P4,
+        "POST",
+        "/v1p4beta1/images:asyncBatchAnnotate",
+        IMAGES_V1P4_JSON,
+        id="images-v1p4beta1",
+    ),
+    P(
+        ("v1", "BatchAnnotateImages"),
+        v1.BatchAnnotateImagesRequest(
+            requests=[v1.AnnotateImageRequest(image=v1.Image(content=b"\x89PNG"))], parent="projects/p/locations/us"
+        ),
+        "POST",
+        "/v1/projects/p/locations/us/images:annotate",
+        '{"requests":[{"image":{"content":"iVBORw=="}}]}',
+        id="images-sync-bytes-base64",
+    ),
+    P(
+        ("operations", "GetOperation"),
+        operations_pb2.GetOperationRequest(name="projects/p/locations/eu/operations/123"),
+        "GET",
+        "/v1/projects/p/locations/eu/operations/123",
+        None,
+        id="get-operation-location",
+    ),
+    P(
+        ("operations", "GetOperation"),
+        operations_pb2.GetOperationRequest(name="projects/p/operations/9"),
+        "GET",
+        "/v1/projects/p/operations/9",
+        None,
+        id="get-operation-project",
+    ),
+    P(
+        ("operations", "GetOperation"),
+        operations_pb2.GetOperationRequest(name="operations/abc"),
+        "GET",
+        "/v1/operations/abc",
+        None,
+        id="get-operation-bare",
+    ),
+    P(
+        ("operations", "GetOperation"),
+        operations_pb2.GetOperationRequest(name="locations/eu/operations/7"),
+        "GET",
+        "/v1/locations/eu/operations/7",
+        None,
+        id="get-operation-location-only",
+    ),
+    P(
+        ("operations", "ListOperations"),
+        operations_pb2.ListOperationsRequest(name="operations", filter="done = true", page_size=50, page_token="a/b"),
+        "GET",
+        "/v1/operations?filter=done%20%3D%20true&pageSize=50&pageToken=a%2Fb",
+        None,
+        id="list-operations",
+    ),
+    P(
+        ("operations", "CancelOperation"),
+        operations_pb2.CancelOperationRequest(name="operations/x/y"),
+        "POST",
+        "/v1/operations/x/y:cancel",
+        "{}",
+        id="cancel-operation",
+    ),
+    P(
+        ("operations", "DeleteOperation"),
+        operations_pb2.DeleteOperationRequest(name="operations/x"),
+        "DELETE",
+        "/v1/operations/x",
+        None,
+        id="delete-operation",
+    ),
 ]
 
 
@@ -89,8 +164,9 @@ def method_info(key: tuple[str, str]) -> MethodInfo:
 
 
 @pytest.mark.parametrize(("key", "request_message", "http_method", "target", "body"), GOLDEN)
-def test_vision_golden(key: tuple[str, str], request_message: Message, http_method: str, target: str,
-                       body: str | None) -> None:
+def test_vision_golden(
+    key: tuple[str, str], request_message: Message, http_method: str, target: str, body: str | None
+) -> None:
     rule = method_info(key).http_rule
     assert rule is not None
     sent = to_http(rule, request_message)
@@ -107,8 +183,14 @@ def vision_router() -> Router[MethodInfo]:
 
 
 @pytest.mark.parametrize(("key", "request_message", "http_method", "target", "body"), GOLDEN)
-def test_vision_routes_back(vision_router: Router[MethodInfo], key: tuple[str, str], request_message: Message,
-                            http_method: str, target: str, body: str | None) -> None:
+def test_vision_routes_back(
+    vision_router: Router[MethodInfo],
+    key: tuple[str, str],
+    request_message: Message,
+    http_method: str,
+    target: str,
+    body: str | None,
+) -> None:
     path, _, query = target.partition("?")
     info, decoded = vision_router.route(http_method, path, query, body.encode() if body is not None else b"")
     assert info is method_info(key)
@@ -125,8 +207,15 @@ def test_parent_that_matches_no_binding() -> None:
     assert caught.value.rule == expected
 
 
-@pytest.mark.parametrize("name", [P("", id="unset"), P("foo/abc", id="unknown-collection"),
-                                  P("operations/../x", id="traversal"), P("operations/a/b", id="extra-segment")])
+@pytest.mark.parametrize(
+    "name",
+    [
+        P("", id="unset"),
+        P("foo/abc", id="unknown-collection"),
+        P("operations/../x", id="traversal"),
+        P("operations/a/b", id="extra-segment"),
+    ],
+)
 def test_get_operation_rejects(name: str) -> None:
     rule = OPERATIONS["GetOperation"].http_rule
     assert rule is not None

@@ -21,9 +21,12 @@ EXIT_OK, EXIT_USAGE, EXIT_API, EXIT_TIMEOUT, EXIT_TRANSPORT, EXIT_INTERRUPTED = 
 
 
 def _features(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--feature", action="append", metavar="TYPE",
-                        help="a Feature.Type name, repeatable (default: DOCUMENT_TEXT_DETECTION for files, "
-                             "TEXT_DETECTION for images)")
+    parser.add_argument(
+        "--feature",
+        action="append",
+        metavar="TYPE",
+        help="a Feature.Type name, repeatable (default: DOCUMENT_TEXT_DETECTION for files, TEXT_DETECTION for images)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,8 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     files.add_argument("--output", required=True, metavar="GS_PREFIX", help="where the JSON shards go")
     images = annotate.add_parser("images", parents=[common], help="images:asyncBatchAnnotate, or images:annotate")
     images.add_argument("inputs", nargs="+", metavar="INPUT", help="gs:// or https:// URIs, or local files")
-    images.add_argument("--output", metavar="GS_PREFIX", help="asynchronous, results to this prefix "
-                                                              "(default: synchronous, results printed)")
+    images.add_argument(
+        "--output",
+        metavar="GS_PREFIX",
+        help="asynchronous, results to this prefix (default: synchronous, results printed)",
+    )
     for sub in (files, images):
         _features(sub)
         sub.add_argument("--batch-size", type=int, help="responses per output shard, 1-100 (default: 20)")
@@ -51,14 +57,20 @@ def _parser() -> argparse.ArgumentParser:
 
     out = commands.add_parser("outputs", parents=[common], help="read an operation's results back")
     out.add_argument("source", help="an operation name or a gs:// output prefix")
-    out.add_argument("--images", action="store_true",
-                     help="the gs:// prefix is an images:asyncBatchAnnotate output (an operation's kind is detected)")
+    out.add_argument(
+        "--images",
+        action="store_true",
+        help="the gs:// prefix is an images:asyncBatchAnnotate output (an operation's kind is detected)",
+    )
     out.add_argument("--save", metavar="DIR", help="write one file per page/image")
     out.add_argument("--format", choices=("json", "text"), default="text", help="with --save (default: text)")
 
     bulk = commands.add_parser("bulk", parents=[common], help="annotate many inputs, resumable after a crash")
-    bulk.add_argument("inputs", help="a file with one gs:// URI per line, or a gs:// prefix to list (objects "
-                                     "under --output and of other types than --kind are skipped)")
+    bulk.add_argument(
+        "inputs",
+        help="a file with one gs:// URI per line, or a gs:// prefix to list (objects "
+        "under --output and of other types than --kind are skipped)",
+    )
     bulk.add_argument("--journal", required=True, help="SQLite journal; run again with it to resume")
     bulk.add_argument("--output", required=True, metavar="GS_PREFIX")
     bulk.add_argument("--kind", choices=("files", "images"), default="files")
@@ -92,9 +104,14 @@ def _run(args: argparse.Namespace) -> int:
     from vision_grpc.cli import _commands, _demo
     from vision_grpc.cli._common import UsageError
 
-    handlers = {"files": _commands.annotate_files, "images": _commands.annotate_images,
-                "operation": _commands.operation, "outputs": _commands.outputs, "bulk": _commands.bulk,
-                "demo": _demo.demo}
+    handlers = {
+        "files": _commands.annotate_files,
+        "images": _commands.annotate_images,
+        "operation": _commands.operation,
+        "outputs": _commands.outputs,
+        "bulk": _commands.bulk,
+        "demo": _demo.demo,
+    }
     handler = handlers[args.kind if args.command == "annotate" else args.command]
     try:
         return handler(args)
@@ -129,8 +146,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 # Optional dependencies and the extra that installs each.
-_EXTRAS = {"google.cloud.storage": "storage", "google.api_core": "storage", "rich": "cli", "pypdfium2": "emulator",
-           "aiohttp": "rest-async"}
+_EXTRAS = {
+    "google.cloud.storage": "storage",
+    "google.api_core": "storage",
+    "rich": "cli",
+    "pypdfium2": "emulator",
+    "aiohttp": "rest-async",
+}
 
 
 def _install_hint(exc: ImportError) -> str:

@@ -51,8 +51,9 @@ def annotate_files(args: argparse.Namespace) -> int:
     from vision_grpc import types
 
     inputs = stage_inputs(args, args.inputs)
-    request = types.async_files_request(inputs, output_uri=args.output, features=args.feature or
-                                        ["DOCUMENT_TEXT_DETECTION"], batch_size=args.batch_size)
+    request = types.async_files_request(
+        inputs, output_uri=args.output, features=args.feature or ["DOCUMENT_TEXT_DETECTION"], batch_size=args.batch_size
+    )
     with make_client(args) as client:
         return wait_and_report(args, client, client.async_batch_annotate_files(request))
 
@@ -65,14 +66,17 @@ def annotate_images(args: argparse.Namespace) -> int:
     features = args.feature or ["TEXT_DETECTION"]
     with make_client(args) as client:
         if args.output:
-            request = types.async_images_request(stage_inputs(args, args.inputs), output_uri=args.output,
-                                                 features=features, batch_size=args.batch_size)
+            request = types.async_images_request(
+                stage_inputs(args, args.inputs), output_uri=args.output, features=features, batch_size=args.batch_size
+            )
             return wait_and_report(args, client, client.async_batch_annotate_images(request))
         images: list[str | bytes] = [i if "://" in i else Path(i).read_bytes() for i in args.inputs]
         response = client.batch_annotate_images(types.images_request(images, features=features))
         document = json_format.MessageToDict(response)
-        lines = [f"{name}: {r.full_text_annotation.text or r.error.message or '(no text)'}"
-                 for name, r in zip(args.inputs, response.responses, strict=True)]
+        lines = [
+            f"{name}: {r.full_text_annotation.text or r.error.message or '(no text)'}"
+            for name, r in zip(args.inputs, response.responses, strict=True)
+        ]
         emit(args, document, "\n".join(lines))
         return 0
 
@@ -156,13 +160,21 @@ def bulk(args: argparse.Namespace) -> int:
         raise UsageError(f"--journal {args.journal}: directory {journal_dir} does not exist")
     inputs = _bulk_inputs(args)
     with make_client(args) as client:
-        runner = BulkRunner(client, args.journal, output_prefix=args.output, kind=args.kind,
-                            features=args.feature or (["DOCUMENT_TEXT_DETECTION"] if args.kind == "files"
-                                                      else ["TEXT_DETECTION"]),
-                            max_in_flight=args.max_in_flight, poll_timeout=args.wait_timeout)
+        runner = BulkRunner(
+            client,
+            args.journal,
+            output_prefix=args.output,
+            kind=args.kind,
+            features=args.feature or (["DOCUMENT_TEXT_DETECTION"] if args.kind == "files" else ["TEXT_DETECTION"]),
+            max_in_flight=args.max_in_flight,
+            poll_timeout=args.wait_timeout,
+        )
         report = runner.run(inputs)
-    document = {"counts": report.counts, "failed": [{"uri": r.uri, "reason": r.reason} for r in report.failed],
-                "pending": [{"uri": r.uri, "reason": r.reason} for r in report.pending]}
+    document = {
+        "counts": report.counts,
+        "failed": [{"uri": r.uri, "reason": r.reason} for r in report.failed],
+        "pending": [{"uri": r.uri, "reason": r.reason} for r in report.pending],
+    }
     lines = [", ".join(f"{k}: {v}" for k, v in report.counts.items())]
     lines += [f"FAILED {r.uri}: {r.reason}" for r in report.failed]
     lines += [f"PENDING {r.uri}: {r.reason}" for r in report.pending]

@@ -37,13 +37,20 @@ def add_connection_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--api-key", help=f"API key (prefer the {API_KEY_ENV} environment variable)")
     group.add_argument("--quota-project", help="project billed for quota (x-goog-user-project)")
     group.add_argument("--anonymous", action="store_true", help="send no credentials")
-    group.add_argument("--timeout", type=float, default=60.0,
-                       help="deadline of each call in seconds, retries included (default: 60)")
-    group.add_argument("--wait-timeout", type=float, default=3600.0,
-                       help="how long to wait for an operation in seconds (default: 3600)")
-    group.add_argument("--emulator-storage", metavar="DIR",
-                       help="the emulator's storage directory: local input paths are staged there and "
-                            "outputs are read from it")
+    group.add_argument(
+        "--timeout", type=float, default=60.0, help="deadline of each call in seconds, retries included (default: 60)"
+    )
+    group.add_argument(
+        "--wait-timeout",
+        type=float,
+        default=3600.0,
+        help="how long to wait for an operation in seconds (default: 3600)",
+    )
+    group.add_argument(
+        "--emulator-storage",
+        metavar="DIR",
+        help="the emulator's storage directory: local input paths are staged there and outputs are read from it",
+    )
     group.add_argument("--json", action="store_true", help="print one JSON document, for scripts")
 
 
@@ -51,9 +58,14 @@ def make_client(args: argparse.Namespace, **overrides: Any) -> Any:
     from vision_grpc.client import Client
 
     settings: dict[str, Any] = {
-        "endpoint": args.endpoint, "transport": args.transport, "project": args.project,
-        "location": args.location, "credentials_file": args.credentials, "quota_project": args.quota_project,
-        "api_key": args.api_key or os.environ.get(API_KEY_ENV) or None, "timeout": args.timeout,
+        "endpoint": args.endpoint,
+        "transport": args.transport,
+        "project": args.project,
+        "location": args.location,
+        "credentials_file": args.credentials,
+        "quota_project": args.quota_project,
+        "api_key": args.api_key or os.environ.get(API_KEY_ENV) or None,
+        "timeout": args.timeout,
         # Short WaitOperation chunks: the progress line shows CREATED -> RUNNING -> DONE promptly.
         "poll": PollPolicy(wait_chunk=0.5),
         # A command line gives up within --timeout (a refused connection is not retried for minutes).
@@ -101,8 +113,9 @@ def stage_inputs(args: argparse.Namespace, inputs: list[str]) -> list[str]:
         if not path.is_file():
             raise ValidationError("inputs", f"{item!r} is neither a gs:// URI nor a readable file")
         if not args.emulator_storage:
-            raise ValidationError("inputs", f"local file {item!r} needs --emulator-storage (the service reads "
-                                            "only gs:// objects)")
+            raise ValidationError(
+                "inputs", f"local file {item!r} needs --emulator-storage (the service reads only gs:// objects)"
+            )
         key = f"{_sha256(path)[:16]}/{path.name}"
         target = Path(args.emulator_storage) / STAGING_BUCKET / key
         target.parent.mkdir(parents=True, exist_ok=True)

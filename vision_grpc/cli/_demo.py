@@ -60,10 +60,18 @@ def demo(args: argparse.Namespace) -> int:
                 op.result(timeout=args.wait_timeout, on_update=progress.update)
         pages = list(read_file_results(op, storage=storage))
     summary = [_page_summary(p) for p in pages]
-    document = {"operation": op.name, "input": input_uri, "output": output_uri, "seconds": round(progress.elapsed, 3),
-                "pages": summary, "words": sum(p["words"] for p in summary)}
-    lines = [f"Operation {op.name} done in {progress.elapsed:.1f}s: {len(pages)} pages, "
-             f"{document['words']} words, results in {output_uri}"]
+    document = {
+        "operation": op.name,
+        "input": input_uri,
+        "output": output_uri,
+        "seconds": round(progress.elapsed, 3),
+        "pages": summary,
+        "words": sum(p["words"] for p in summary),
+    }
+    lines = [
+        f"Operation {op.name} done in {progress.elapsed:.1f}s: {len(pages)} pages, "
+        f"{document['words']} words, results in {output_uri}"
+    ]
     for page in summary:
         lines.append(f"  page {page['page']}: {page['words']} words")
         lines += [f"    | {line}" for line in page["first_lines"]]

@@ -43,8 +43,13 @@ class OperationProgress:
             except ImportError:  # the cli extra is missing: no display, everything else works
                 self.enabled = False
                 return self
-            self._bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                                 console=Console(stderr=True), transient=True)
+            self._bar = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
             self._bar.start()
             self._task = self._bar.add_task(f"{self.label}: submitting", total=None)
         return self
@@ -57,7 +62,8 @@ class OperationProgress:
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._bar is not None:
             self._bar.stop()

@@ -34,49 +34,73 @@ def _title(text: str) -> SampleBlock:
 SAMPLE_PAGES: tuple[tuple[SampleBlock, ...], ...] = (
     (
         _title("Juniper Valley Orchards Quarterly Report"),
-        SampleBlock(11, (
-            ("This report covers the third quarter of the year 2031 for the cooperative",
-             "of Juniper Valley. All names, figures and places in it are invented for",
-             "testing the Vision emulator."),
-            ("Harvest volumes rose by 12 percent compared with the same quarter last",
-             "year, mostly thanks to the late apple varieties planted in 2027."),
-        )),
-        SampleBlock(11, (
-            ("Highlights of the quarter:",),
-            ("- Apples: 418 tonnes (Honeycrisp and Jonagold)",),
-            ("- Pears: 96 tonnes",),
-            ("- Cherries: 27 tonnes",),
-        )),
+        SampleBlock(
+            11,
+            (
+                (
+                    "This report covers the third quarter of the year 2031 for the cooperative",
+                    "of Juniper Valley. All names, figures and places in it are invented for",
+                    "testing the Vision emulator.",
+                ),
+                (
+                    "Harvest volumes rose by 12 percent compared with the same quarter last",
+                    "year, mostly thanks to the late apple varieties planted in 2027.",
+                ),
+            ),
+        ),
+        SampleBlock(
+            11,
+            (
+                ("Highlights of the quarter:",),
+                ("- Apples: 418 tonnes (Honeycrisp and Jonagold)",),
+                ("- Pears: 96 tonnes",),
+                ("- Cherries: 27 tonnes",),
+            ),
+        ),
     ),
     (
         _title("Invoice JV-2031-0457"),
-        SampleBlock(11, (
-            ("Billed to: Copperleaf Market, 12 Lantern Street, Riverton",),
-            ("Date of issue: 14 October 2031. Payment is due within 30 days.",),
-        )),
-        SampleBlock(11, (
-            ("- 40 crates of Honeycrisp apples at 18.50 = 740.00",),
-            ("- 12 crates of Conference pears at 21.00 = 252.00",),
-            ("- 6 boxes of dried cherries at 37.00 = 222.00",),
-        )),
-        SampleBlock(11, (
-            ("Total due: 1,214.50 [tax included]",),
-        )),
+        SampleBlock(
+            11,
+            (
+                ("Billed to: Copperleaf Market, 12 Lantern Street, Riverton",),
+                ("Date of issue: 14 October 2031. Payment is due within 30 days.",),
+            ),
+        ),
+        SampleBlock(
+            11,
+            (
+                ("- 40 crates of Honeycrisp apples at 18.50 = 740.00",),
+                ("- 12 crates of Conference pears at 21.00 = 252.00",),
+                ("- 6 boxes of dried cherries at 37.00 = 222.00",),
+            ),
+        ),
+        SampleBlock(11, (("Total due: 1,214.50 [tax included]",),)),
     ),
     (
         _title("Notes and Next Steps"),
-        SampleBlock(11, (
-            ("The north field lost two irrigation pumps during the August storms. Both",
-             "were replaced with spare units, but the spares are old and should not be",
-             "trusted for another season."),
-            ("Members voted to open a small cider press next spring; a working group",
-             "will report on costs by the end of January."),
-        )),
-        SampleBlock(11, (
-            ("1. Order two new pumps for the north field.",),
-            ("2. Ask the bank about a loan for the cider press.",),
-            ("3. Plan the winter pruning schedule with all members.",),
-        )),
+        SampleBlock(
+            11,
+            (
+                (
+                    "The north field lost two irrigation pumps during the August storms. Both",
+                    "were replaced with spare units, but the spares are old and should not be",
+                    "trusted for another season.",
+                ),
+                (
+                    "Members voted to open a small cider press next spring; a working group",
+                    "will report on costs by the end of January.",
+                ),
+            ),
+        ),
+        SampleBlock(
+            11,
+            (
+                ("1. Order two new pumps for the north field.",),
+                ("2. Ask the bank about a loan for the cider press.",),
+                ("3. Plan the winter pruning schedule with all members.",),
+            ),
+        ),
     ),
 )
 

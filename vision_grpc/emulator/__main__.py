@@ -32,10 +32,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=0, help="gRPC port; 0 picks a free one (default: 0)")
     parser.add_argument("--rest-port", type=int, default=0, help="HTTP/1.1 JSON port; 0 picks a free one")
     parser.add_argument("--storage", metavar="DIR", help="directory standing in for gs:// (default: a temp dir)")
-    parser.add_argument("--operation-seconds", type=float, default=2.0, metavar="S",
-                        help="time an operation takes from CREATED to DONE (default: 2.0)")
-    parser.add_argument("--allow-api-keys", action="store_true",
-                        help="accept API keys on AsyncBatchAnnotateFiles (the real service refuses them)")
+    parser.add_argument(
+        "--operation-seconds",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="time an operation takes from CREATED to DONE (default: 2.0)",
+    )
+    parser.add_argument(
+        "--allow-api-keys",
+        action="store_true",
+        help="accept API keys on AsyncBatchAnnotateFiles (the real service refuses them)",
+    )
     return parser
 
 
@@ -53,16 +61,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _on_signal)
-    service = EmulatorService(storage, operation_seconds=args.operation_seconds,
-                              reject_api_keys_for_async_files=not args.allow_api_keys)
+    service = EmulatorService(
+        storage, operation_seconds=args.operation_seconds, reject_api_keys_for_async_files=not args.allow_api_keys
+    )
     server = GrpcServer(service, args.host, args.port)
     rest: RestServer | None = None
     try:
         server.start()
         rest = RestServer(service, args.host, args.rest_port)
         rest.start()
-        print(f"vision-grpc emulator: grpc={server.target} rest={rest.url} storage={service.storage.root}",
-              flush=True)
+        print(f"vision-grpc emulator: grpc={server.target} rest={rest.url} storage={service.storage.root}", flush=True)
         while not stop.wait(0.5):
             pass
     except OSError as exc:

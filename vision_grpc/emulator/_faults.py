@@ -74,8 +74,9 @@ class FaultInjector:
         number = _error_code(code, times)
         if retry_delay is not None and retry_delay < 0:
             raise ValueError("retry_delay must not be negative")
-        fault = Fault(method, number, times, message or f"injected fault: {code_name(number)} on {method}",
-                      retry_delay, version)
+        fault = Fault(
+            method, number, times, message or f"injected fault: {code_name(number)} on {method}", retry_delay, version
+        )
         self._add(self._rules, fault)
         return fault
 

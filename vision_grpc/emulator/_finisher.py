@@ -29,8 +29,9 @@ MAX_SLEEP = 1.0
 class Finisher:
     """One daemon thread running ``run(record)`` for each scheduled record once ``clock() >= done_at``."""
 
-    def __init__(self, run: Callable[[OperationRecord], None], clock: Callable[[], float], *,
-                 join_timeout: float = 30.0) -> None:
+    def __init__(
+        self, run: Callable[[OperationRecord], None], clock: Callable[[], float], *, join_timeout: float = 30.0
+    ) -> None:
         self._run = run
         self._clock = clock
         self._join_timeout = join_timeout

@@ -161,8 +161,12 @@ class Jobs:
         if method.name == "AsyncBatchAnnotateImages":
             responses = [self.annotate_image(module, r, f"requests[{i}]") for i, r in enumerate(request.requests)]
             for first, last, chunk in _shard(responses, request.output_config.batch_size):
-                shards.append((_shard_uri(request.output_config, first, last), module.BatchAnnotateImagesResponse(
-                    responses=chunk)))
+                shards.append(
+                    (
+                        _shard_uri(request.output_config, first, last),
+                        module.BatchAnnotateImagesResponse(responses=chunk),
+                    )
+                )
             result.output_config.CopyFrom(request.output_config)
         else:
             for index, item in enumerate(request.requests):
@@ -185,8 +189,10 @@ class Jobs:
             raise api_error(code_pb2.INVALID_ARGUMENT, message)
         responses = self._pages(module, data, config.mime_type, uri, item, range(1, total + 1))
         return [
-            (_shard_uri(item.output_config, first, last),
-             module.AnnotateFileResponse(input_config=config, responses=chunk))
+            (
+                _shard_uri(item.output_config, first, last),
+                module.AnnotateFileResponse(input_config=config, responses=chunk),
+            )
             for first, last, chunk in _shard(responses, item.output_config.batch_size)
         ]
 

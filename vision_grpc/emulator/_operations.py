@@ -55,8 +55,15 @@ def _timestamp(seconds: float) -> timestamp_pb2.Timestamp:
 class Operations:
     """The operation life cycle; thread-safe."""
 
-    def __init__(self, store: OperationStore, jobs: Jobs, *, operation_seconds: float, clock: Callable[[], float],
-                 faults: FaultInjector | None = None):
+    def __init__(
+        self,
+        store: OperationStore,
+        jobs: Jobs,
+        *,
+        operation_seconds: float,
+        clock: Callable[[], float],
+        faults: FaultInjector | None = None,
+    ):
         if not math.isfinite(operation_seconds) or operation_seconds < 0:
             raise ValueError("operation_seconds must be a finite number >= 0")
         self.store = store

@@ -35,8 +35,18 @@ from vision_grpc.emulator._annotate import Annotator, ImageInput, feature_name
 from vision_grpc.emulator._pages import UnreadableDocument
 from vision_grpc.emulator._status import api_error
 
-__all__ = ["OCR_NOT_IMPLEMENTED", "PDFIUM_LOCK", "TEXT_ANNOTATORS", "Box", "Glyph", "PageText", "annotate_text",
-           "cover", "fill_response", "read_page_text"]
+__all__ = [
+    "OCR_NOT_IMPLEMENTED",
+    "PDFIUM_LOCK",
+    "TEXT_ANNOTATORS",
+    "Box",
+    "Glyph",
+    "PageText",
+    "annotate_text",
+    "cover",
+    "fill_response",
+    "read_page_text",
+]
 
 OCR_NOT_IMPLEMENTED = "the emulator reads PDF text layers; OCR of images/scanned pages is not implemented yet"
 INSTALL_HINT = "pip install 'vision-grpc[emulator]'"
@@ -88,8 +98,9 @@ class PageText:
 def cover(boxes: Iterable[Box]) -> Box:
     """The smallest box around ``boxes`` (at least one)."""
     items = list(boxes)
-    return Box(min(b.left for b in items), min(b.top for b in items), max(b.right for b in items),
-               max(b.bottom for b in items))
+    return Box(
+        min(b.left for b in items), min(b.top for b in items), max(b.right for b in items), max(b.bottom for b in items)
+    )
 
 
 def _glyph_boxes(item: Glyph | Word | Line | Paragraph | Block) -> Iterator[Box]:

@@ -87,8 +87,9 @@ class EmulatorService:
         self._clock = clock
         self.store = OperationStore(max_operations, clock=clock)
         self.jobs = Jobs(self.storage, self.annotators)
-        self.operations = Operations(self.store, self.jobs, operation_seconds=operation_seconds, clock=clock,
-                                     faults=self.faults)  # starts the background finisher thread
+        self.operations = Operations(
+            self.store, self.jobs, operation_seconds=operation_seconds, clock=clock, faults=self.faults
+        )  # starts the background finisher thread
         self._calls: collections.deque[RecordedCall] = collections.deque(maxlen=max_recorded_calls)
         self._calls_lock = threading.Lock()
 

@@ -45,5 +45,3 @@ class Storage(LocalStorage):
     def list(self, prefix: str, *, limit: int = 10_000) -> list[str]:
         """Sorted URIs of the objects whose URI starts with ``prefix`` (at most ``limit``)."""
         return super().list(prefix)[:limit]
-
-

@@ -48,8 +48,14 @@ class OperationRecord:
     def finished(self) -> bool:
         return self.finished_at is not None
 
-    def finish(self, now: float, *, response: Message | None = None, error: status_pb2.Status | None = None,
-               cancelled: bool = False) -> None:
+    def finish(
+        self,
+        now: float,
+        *,
+        response: Message | None = None,
+        error: status_pb2.Status | None = None,
+        cancelled: bool = False,
+    ) -> None:
         """Record the outcome; call with ``lock`` held, once. ``finished_at`` is set last: lock-free
         readers that see it set also see the outcome."""
         self.response, self.error, self.cancelled = response, error, cancelled

@@ -28,8 +28,13 @@ from vision_grpc.errors import ApiError, api_error, http_error_body
 __all__ = ["RestServer", "build_router"]
 
 _MAX_BODY = 64 * 1024 * 1024
-_HEADERS_TO_METADATA = ("x-goog-api-key", "x-goog-user-project", "x-goog-request-params", "x-goog-api-client",
-                        "authorization")
+_HEADERS_TO_METADATA = (
+    "x-goog-api-key",
+    "x-goog-user-project",
+    "x-goog-request-params",
+    "x-goog-api-client",
+    "authorization",
+)
 
 
 def build_router() -> Router[MethodInfo]:
@@ -78,8 +83,10 @@ class _Handler(BaseHTTPRequestHandler):
         return encode_response(method.http_rule, response)
 
     def _send(self, status: int, payload: bytes) -> None:
-        head = (f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}\r\n"
-                f"Content-Type: application/json; charset=UTF-8\r\nContent-Length: {len(payload)}\r\n\r\n")
+        head = (
+            f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}\r\n"
+            f"Content-Type: application/json; charset=UTF-8\r\nContent-Length: {len(payload)}\r\n\r\n"
+        )
         self.wfile.write(head.encode("latin-1") + payload)
         self.log_request(status)
 
@@ -102,8 +109,9 @@ class RestServer:
 
     def __init__(self, service: EmulatorService, host: str = "127.0.0.1", port: int = 0) -> None:
         self._server = _Server((host, port), service)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="vision-emulator-rest", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="vision-emulator-rest", daemon=True
+        )
 
     @property
     def url(self) -> str:

@@ -69,8 +69,12 @@ def stub_callables(channel: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for version, stub_class in _STUBS.items():
         stub = stub_class(channel)
-        for name in ("BatchAnnotateImages", "BatchAnnotateFiles", "AsyncBatchAnnotateImages",
-                     "AsyncBatchAnnotateFiles"):
+        for name in (
+            "BatchAnnotateImages",
+            "BatchAnnotateFiles",
+            "AsyncBatchAnnotateImages",
+            "AsyncBatchAnnotateFiles",
+        ):
             out[f"/google.cloud.vision.{version}.ImageAnnotator/{name}"] = getattr(stub, name)
     operations = operations_pb2_grpc.OperationsStub(channel)
     for name in ("GetOperation", "ListOperations", "CancelOperation", "DeleteOperation", "WaitOperation"):
@@ -93,4 +97,3 @@ def error_from_rpc(error: grpc.RpcError) -> ApiError:
     if status.code == code_pb2.UNAVAILABLE and "failed to connect" in details:
         mapped.request_sent = False
     return mapped
-

@@ -54,8 +54,10 @@ class RestCodec:
                 raise
             # e.g. CancelOperation of projects/.../operations/...: Vision's REST surface binds
             # cancel and delete only for operations/... names.
-            raise api_error(code_pb2.UNIMPLEMENTED, f"{method.name} has no REST binding for this name "
-                                                    f"({error.rule}); use transport='grpc'") from error
+            raise api_error(
+                code_pb2.UNIMPLEMENTED,
+                f"{method.name} has no REST binding for this name ({error.rule}); use transport='grpc'",
+            ) from error
         url = http.target
         headers = dict(metadata)
         headers["accept"] = "application/json"

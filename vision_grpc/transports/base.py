@@ -23,9 +23,7 @@ class Transport(Protocol):
 
 
 class AsyncTransport(Protocol):
-    async def call(
-        self, method: MethodInfo, request: Message, *, timeout: float | None, metadata: Metadata
-    ) -> Message:
+    async def call(self, method: MethodInfo, request: Message, *, timeout: float | None, metadata: Metadata) -> Message:
         """Send ``request`` as ``method``; return the response or raise a ``VisionError``."""
         ...
 

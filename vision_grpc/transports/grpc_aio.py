@@ -25,9 +25,7 @@ class AsyncGrpcTransport:
         self._callables: dict[str, Any] = stub_callables(self._channel)
         self._compression = compression(options)
 
-    async def call(
-        self, method: MethodInfo, request: Message, *, timeout: float | None, metadata: Metadata
-    ) -> Message:
+    async def call(self, method: MethodInfo, request: Message, *, timeout: float | None, metadata: Metadata) -> Message:
         try:
             response: Message = await self._callables[method.path](
                 request, timeout=timeout, metadata=metadata, compression=self._compression

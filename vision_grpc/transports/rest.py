@@ -44,12 +44,20 @@ class RestTransport:
     def call(self, method: MethodInfo, request: Message, *, timeout: float | None, metadata: Metadata) -> Message:
         prepared = self._codec.prepare(method, request, metadata)
         if self._codec.credentials is not None:
-            self._codec.credentials.before_request(self._token_request, prepared.method,
-                                                   self._codec.origin + prepared.url, prepared.headers)
+            self._codec.credentials.before_request(
+                self._token_request, prepared.method, self._codec.origin + prepared.url, prepared.headers
+            )
         try:
-            response = self._pool.urlopen(prepared.method, prepared.url, body=prepared.body,
-                                          headers=prepared.headers, timeout=timeout, retries=False,
-                                          redirect=False, preload_content=True)
+            response = self._pool.urlopen(
+                prepared.method,
+                prepared.url,
+                body=prepared.body,
+                headers=prepared.headers,
+                timeout=timeout,
+                retries=False,
+                redirect=False,
+                preload_content=True,
+            )
         except self._errors.NewConnectionError as exc:
             error = api_error(code_pb2.UNAVAILABLE, f"cannot connect to {self._codec.origin}: {exc}")
             error.request_sent = False
@@ -64,4 +72,3 @@ class RestTransport:
 
     def close(self) -> None:
         self._pool.close()
-

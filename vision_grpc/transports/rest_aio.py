@@ -46,13 +46,12 @@ class AsyncRestTransport:
     def _get_session(self) -> Any:
         if self._session is None:  # created lazily: aiohttp wants a running loop
             connector = self._aiohttp.TCPConnector(limit=self._pool_size)
-            self._session = self._aiohttp.ClientSession(connector=connector, auto_decompress=True,
-                                                        skip_auto_headers=("User-Agent",))
+            self._session = self._aiohttp.ClientSession(
+                connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",)
+            )
         return self._session
 
-    async def call(
-        self, method: MethodInfo, request: Message, *, timeout: float | None, metadata: Metadata
-    ) -> Message:
+    async def call(self, method: MethodInfo, request: Message, *, timeout: float | None, metadata: Metadata) -> Message:
         prepared = self._codec.prepare(method, request, metadata)
         credentials = self._codec.credentials
         if credentials is not None:
@@ -65,8 +64,12 @@ class AsyncRestTransport:
             # otherwise re-encode it, and the two REST clients would put different bytes on the wire).
             url = self._yarl.URL(self._codec.origin + prepared.url, encoded=True)
             async with self._get_session().request(
-                prepared.method, url, data=prepared.body, headers=prepared.headers,
-                timeout=aiohttp.ClientTimeout(total=timeout), allow_redirects=False,
+                prepared.method,
+                url,
+                data=prepared.body,
+                headers=prepared.headers,
+                timeout=aiohttp.ClientTimeout(total=timeout),
+                allow_redirects=False,
             ) as response:
                 body = await response.read()
                 status, content_type = response.status, response.headers.get("content-type", "")
