@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from vision_grpc._options import SCOPES, ClientOptions, is_loopback, split_endpoint
+from vision_grpc._core.options import SCOPES, ClientOptions, is_loopback, split_endpoint
 from vision_grpc.errors import ValidationError
 
 __all__ = ["AuthPlan", "credentials_from_file", "plan_auth", "token_request"]

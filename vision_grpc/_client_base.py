@@ -21,12 +21,12 @@ from google.protobuf.message import Message
 from google.rpc import code_pb2
 
 from vision_grpc._auth import plan_auth
-from vision_grpc._flow import Flow, call_flow
-from vision_grpc._lro import metadata_of, result_of
-from vision_grpc._methods import OPERATIONS, OPERATIONS_SERVICE, MethodInfo, method_for_request
-from vision_grpc._options import ClientOptions
-from vision_grpc._polling import WaitSupport, wait_flow
-from vision_grpc._validate import validate
+from vision_grpc._core.methods import OPERATIONS, OPERATIONS_SERVICE, MethodInfo, method_for_request
+from vision_grpc._core.options import ClientOptions
+from vision_grpc._core.validate import validate
+from vision_grpc._flows.lro import metadata_of, result_of
+from vision_grpc._flows.retry import Flow, call_flow
+from vision_grpc._flows.wait import WaitSupport, wait_flow
 from vision_grpc._version import __version__
 from vision_grpc.errors import ApiError, ValidationError, from_status
 

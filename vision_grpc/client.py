@@ -21,9 +21,9 @@ from google.longrunning import operations_proto_pb2 as operations_pb2  # message
 from google.protobuf.message import Message
 
 from vision_grpc._client_base import ClientBase, OperationBase
-from vision_grpc._flow import Flow, Sleep
-from vision_grpc._methods import method_for_request
-from vision_grpc._options import ClientOptions
+from vision_grpc._core.methods import method_for_request
+from vision_grpc._core.options import ClientOptions
+from vision_grpc._flows.retry import Flow, Sleep
 from vision_grpc.errors import VisionError
 from vision_grpc.transports.base import Transport
 

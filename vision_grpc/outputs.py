@@ -32,8 +32,8 @@ from typing import Any
 from google.protobuf import json_format
 
 from vision_grpc._client_base import OperationBase
-from vision_grpc._lro import result_of
-from vision_grpc._methods import VERSIONS
+from vision_grpc._core.methods import VERSIONS
+from vision_grpc._flows.lro import result_of
 from vision_grpc.errors import VisionError
 from vision_grpc.storage import Storage
 

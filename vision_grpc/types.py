@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from vision_grpc._builders import async_files_request, async_images_request, files_request, images_request
+from vision_grpc._core.builders import async_files_request, async_images_request, files_request, images_request
 from vision_grpc._gen.v1 import image_annotator_pb2 as v1
 from vision_grpc._gen.v1 import text_annotation_pb2 as _text
 from vision_grpc._gen.v1.image_annotator_pb2 import (

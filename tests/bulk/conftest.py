@@ -19,8 +19,8 @@ import pytest
 
 from tests.live.conftest import tiny_pdf
 from vision_grpc import Client
-from vision_grpc._journal import Journal
 from vision_grpc.bulk import BulkReport, BulkRunner, load_report
+from vision_grpc.bulk.journal import Journal
 from vision_grpc.testing import Emulator
 
 FILES = "AsyncBatchAnnotateFiles"

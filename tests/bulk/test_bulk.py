@@ -26,8 +26,8 @@ import pytest
 from google.rpc import code_pb2
 
 from tests.bulk.conftest import FILES, Bed, check_consistent
-from vision_grpc._journal import Journal, JournalError
 from vision_grpc.bulk import load_report
+from vision_grpc.bulk.journal import Journal, JournalError
 from vision_grpc.errors import ValidationError
 
 WORKER = Path(__file__).with_name("bulk_worker.py")

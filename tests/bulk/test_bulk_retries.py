@@ -15,8 +15,8 @@ from google.rpc import code_pb2
 from tests.bulk.conftest import FILES, Bed, check_consistent
 from tests.live.conftest import tiny_pdf
 from vision_grpc import Client
-from vision_grpc._journal import Journal
 from vision_grpc.bulk import BulkRunner, load_report
+from vision_grpc.bulk.journal import Journal
 from vision_grpc.testing import Emulator
 
 
@@ -114,7 +114,7 @@ def test_polling_over_rest_makes_few_get_operation_calls(tmp_path: Path) -> None
 
 
 def test_poll_schedule_grows_per_operation_and_never_sleeps_past_the_deadline() -> None:
-    from vision_grpc._bulk_poll import PollSchedule
+    from vision_grpc.bulk.schedule import PollSchedule
 
     now = [100.0]
     slept: list[float] = []

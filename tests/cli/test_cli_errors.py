@@ -14,7 +14,7 @@ import pytest
 from tests.cli.test_cli import flags, run
 from tests.emulator.conftest import make_tiff
 from tests.live.conftest import tiny_pdf
-from vision_grpc._journal import Journal
+from vision_grpc.bulk.journal import Journal
 from vision_grpc.cli._commands import listed_inputs
 from vision_grpc.testing import Emulator
 

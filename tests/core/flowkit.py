@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from vision_grpc._flow import Call, Flow, Sleep
+from vision_grpc._flows.retry import Call, Flow, Sleep
 
 
 @dataclass

@@ -10,7 +10,7 @@ import pytest
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from vision_grpc import errors
-from vision_grpc._options import ClientOptions, PollPolicy, RetryPolicy, split_endpoint
+from vision_grpc._core.options import ClientOptions, PollPolicy, RetryPolicy, split_endpoint
 
 
 @pytest.mark.parametrize(

@@ -10,12 +10,12 @@ from google.protobuf import duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from tests.core.flowkit import Script, names
-from vision_grpc._flow import call_flow
+from vision_grpc._core.methods import METHODS, OPERATIONS
+from vision_grpc._core.options import PollPolicy, RetryPolicy
+from vision_grpc._flows.lro import metadata_of, result_of
+from vision_grpc._flows.retry import call_flow
+from vision_grpc._flows.wait import WaitSupport, wait_flow
 from vision_grpc._gen.v1 import image_annotator_pb2 as v1
-from vision_grpc._lro import metadata_of, result_of
-from vision_grpc._methods import METHODS, OPERATIONS
-from vision_grpc._options import PollPolicy, RetryPolicy
-from vision_grpc._polling import WaitSupport, wait_flow
 from vision_grpc.errors import (
     ApiError,
     InvalidArgument,

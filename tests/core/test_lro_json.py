@@ -8,10 +8,11 @@ import pytest
 from google.longrunning import operations_proto_pb2 as operations_pb2
 from google.protobuf import json_format
 
+from vision_grpc._flows.lro import operation_from_json
+
 # Imported for their registrations: the Any lookups of both versions' types need them.
 from vision_grpc._gen.v1 import image_annotator_pb2  # noqa: F401
 from vision_grpc._gen.v1p4beta1 import image_annotator_pb2 as _beta  # noqa: F401
-from vision_grpc._lro import operation_from_json
 
 META = "type.googleapis.com/google.cloud.vision.v1.OperationMetadata"
 CASES = [

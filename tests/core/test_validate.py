@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
+from vision_grpc._core.methods import method_for_request
+from vision_grpc._core.validate import validate
 from vision_grpc._gen.v1 import image_annotator_pb2 as v1
 from vision_grpc._gen.v1p4beta1 import image_annotator_pb2 as v1p4beta1
-from vision_grpc._methods import method_for_request
-from vision_grpc._validate import validate
 from vision_grpc.errors import ValidationError
 
 DOC = v1.Feature(type=v1.Feature.DOCUMENT_TEXT_DETECTION)

@@ -13,7 +13,7 @@ from google.rpc import code_pb2, error_details_pb2
 from grpc_status import rpc_status
 
 from tests.emulator.conftest import RPC_TIMEOUT, VERSIONS, make_pdf, wait_done
-from vision_grpc._methods import METHODS
+from vision_grpc._core.methods import METHODS
 from vision_grpc.emulator import EmulatorService, ImageInput
 from vision_grpc.errors import ApiError, PermissionDenied
 from vision_grpc.testing import Emulator
@@ -160,7 +160,7 @@ def test_call_metadata_is_recorded(emulator: Emulator, api: ModuleType, stub: An
 def test_recorded_calls_are_bounded(new_service: Callable[..., EmulatorService]) -> None:
     service = new_service(max_recorded_calls=3)
     get = operations_pb2.GetOperationRequest(name="operations/none")
-    from vision_grpc._methods import OPERATIONS
+    from vision_grpc._core.methods import OPERATIONS
 
     for _ in range(5):
         with pytest.raises(ApiError):

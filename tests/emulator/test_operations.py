@@ -14,9 +14,9 @@ from google.protobuf import duration_pb2
 from google.rpc import code_pb2
 
 from tests.emulator.conftest import RPC_TIMEOUT, FakeClock, make_pdf, wait_done
+from vision_grpc._core.methods import METHODS, OPERATIONS
 from vision_grpc._gen.v1 import image_annotator_pb2 as v1
 from vision_grpc._gen.v1 import image_annotator_pb2_grpc as v1_grpc
-from vision_grpc._methods import METHODS, OPERATIONS
 from vision_grpc.emulator import EmulatorService
 from vision_grpc.errors import ApiError
 from vision_grpc.testing import Emulator

@@ -11,7 +11,7 @@ from google.oauth2 import credentials as oauth2
 from tests.live.conftest import Harness
 from vision_grpc import Client, errors, types
 from vision_grpc._auth import plan_auth
-from vision_grpc._options import ClientOptions
+from vision_grpc._core.options import ClientOptions
 
 
 def test_bearer_token_from_google_auth_credentials(harness: Harness) -> None:

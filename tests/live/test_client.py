@@ -179,8 +179,8 @@ def test_rich_error_details_are_decoded(harness: Harness) -> None:
 
 def test_server_side_validation_maps_to_field_violations(harness: Harness) -> None:
     # Bypass the client's own checks to see the service's answer to a bad request.
-    from vision_grpc._flow import call_flow
-    from vision_grpc._methods import METHODS
+    from vision_grpc._core.methods import METHODS
+    from vision_grpc._flows.retry import call_flow
 
     bad = v1.BatchAnnotateImagesRequest()
     flow = call_flow(METHODS[("v1", "BatchAnnotateImages")], bad, timeout=5, retry=harness.client.options.retry)

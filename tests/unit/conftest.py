@@ -15,7 +15,7 @@ from google.protobuf import json_format, message_factory
 from google.protobuf.message import Message
 from grpc_tools import protoc
 
-from vision_grpc._transcode import Router
+from vision_grpc._transcoding.client import Router
 
 PROTO_DIR = Path(__file__).resolve().parents[1] / "protos"
 PROTO = "transcodetest/v1/transcode_test.proto"

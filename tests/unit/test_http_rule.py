@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vision_grpc import errors
-from vision_grpc._http_rule import DoubleWildcard, Literal, Template, Variable, Wildcard, parse
+from vision_grpc._transcoding.parse import DoubleWildcard, Literal, Template, Variable, Wildcard, parse
 
 P = pytest.param
 

@@ -12,7 +12,7 @@ from google.api import http_pb2
 
 from tests.unit.conftest import build, request_class, route, rule_of, same, service_router
 from vision_grpc import errors
-from vision_grpc._transcode import HttpRequest, Router, to_http
+from vision_grpc._transcoding.client import HttpRequest, Router, to_http
 
 P = pytest.param
 
@@ -581,7 +581,8 @@ def test_set_fields_that_no_single_binding_binds_are_rejected(pb: ModuleType) ->
 
 
 def test_plans_are_cached(pb: ModuleType) -> None:
-    from vision_grpc import _http_rule, _transcode
+    from vision_grpc._transcoding import client as _transcode
+    from vision_grpc._transcoding import parse as _http_rule
 
     rule, request = rule_of(pb, "Library", "GetBook"), build(pb, "Library", "GetBook", {"name": "shelves/a/books/b"})
     to_http(rule, request)

@@ -100,7 +100,7 @@ def _run(args: argparse.Namespace) -> int:
     import sqlite3
 
     from vision_grpc import errors
-    from vision_grpc._journal import JournalError
+    from vision_grpc.bulk.journal import JournalError
     from vision_grpc.cli import _commands, _demo
     from vision_grpc.cli._common import UsageError
 

@@ -22,8 +22,8 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 from google.rpc import code_pb2, status_pb2
 
-from vision_grpc._methods import VERSIONS, MethodInfo
-from vision_grpc._validate import MAX_ASYNC_FILE_PAGES
+from vision_grpc._core.methods import VERSIONS, MethodInfo
+from vision_grpc._core.validate import MAX_ASYNC_FILE_PAGES
 from vision_grpc.emulator._annotate import AnnotatorRegistry, ImageInput
 from vision_grpc.emulator._pages import MIME_TYPES, UnreadableDocument, count_pages
 from vision_grpc.emulator._status import api_error, invalid_argument, not_found, status

@@ -27,8 +27,8 @@ from google.protobuf import empty_pb2, timestamp_pb2
 from google.protobuf.message import Message
 from google.rpc import code_pb2
 
+from vision_grpc._core.methods import MethodInfo
 from vision_grpc._gen.v1 import image_annotator_pb2 as v1
-from vision_grpc._methods import MethodInfo
 from vision_grpc.emulator._faults import FaultInjector
 from vision_grpc.emulator._finisher import Finisher
 from vision_grpc.emulator._jobs import Jobs

@@ -8,7 +8,7 @@ REST front are thin adapters: they decode the request, pass the call metadata (l
 
 Each call is, in order: recorded (method and auth/routing metadata, bounded), checked against
 injected faults, checked for an API key where the service refuses one, validated with the
-client's own pre-flight rules (``vision_grpc._validate``; a ValidationError becomes
+client's own pre-flight rules (``vision_grpc._core.validate``; a ValidationError becomes
 INVALID_ARGUMENT with a ``BadRequest`` detail), then dispatched. Unexpected exceptions become
 INTERNAL, so a bug fails one call, not the server.
 """
@@ -27,8 +27,8 @@ from typing import Any
 from google.protobuf.message import Message
 from google.rpc import code_pb2
 
-from vision_grpc import _validate as _validate_module
-from vision_grpc._methods import MethodInfo
+from vision_grpc._core import validate as _validate_module
+from vision_grpc._core.methods import MethodInfo
 from vision_grpc.emulator._annotate import AnnotatorRegistry
 from vision_grpc.emulator._faults import FaultInjector
 from vision_grpc.emulator._jobs import Jobs
@@ -176,7 +176,7 @@ class EmulatorService:
 
 
 def _validate(method: MethodInfo, request: Message) -> None:
-    """Run the client's own pre-flight rules (``vision_grpc._validate``) and map their error."""
+    """Run the client's own pre-flight rules (``vision_grpc._core.validate``) and map their error."""
     try:
         _validate_module.validate(method, request)
     except ValidationError as exc:

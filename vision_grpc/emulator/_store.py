@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from google.protobuf.message import Message
 from google.rpc import status_pb2
 
-from vision_grpc._methods import MethodInfo
+from vision_grpc._core.methods import MethodInfo
 
 __all__ = ["OperationRecord", "OperationStore", "StoreFull"]
 

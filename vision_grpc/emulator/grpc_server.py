@@ -18,9 +18,9 @@ from google.longrunning import operations_pb2_grpc
 from google.protobuf.message import Message
 from grpc_status import rpc_status
 
+from vision_grpc._core.methods import METHODS, OPERATIONS, MethodInfo
 from vision_grpc._gen.v1 import image_annotator_pb2_grpc as v1_grpc
 from vision_grpc._gen.v1p4beta1 import image_annotator_pb2_grpc as v1p4beta1_grpc
-from vision_grpc._methods import METHODS, OPERATIONS, MethodInfo
 from vision_grpc.emulator._service import EmulatorService
 from vision_grpc.errors import ApiError
 

@@ -1,8 +1,8 @@
 """The emulator's HTTP/1.1 JSON front: the same ``EmulatorService`` behind gRPC transcoding.
 
 Routes come from the same descriptors and ``google.api.http`` rules as the client's REST
-transport (``_methods``), matched and decoded by the server half of the transcoding engine
-(``_transcode_server.Router``). Errors use the service's JSON shape
+transport (``_core.methods``), matched and decoded by the server half of the transcoding engine
+(``_transcoding.server.Router``). Errors use the service's JSON shape
 (``{"error": {"code", "message", "status", "details"}}``).
 
 Each response (status line, headers and body) goes out in one ``send`` on a TCP_NODELAY
@@ -19,9 +19,9 @@ from urllib.parse import parse_qsl
 
 from google.rpc import code_pb2
 
-from vision_grpc._methods import METHODS, OPERATIONS, MethodInfo
-from vision_grpc._transcode import encode_response
-from vision_grpc._transcode_server import Router
+from vision_grpc._core.methods import METHODS, OPERATIONS, MethodInfo
+from vision_grpc._transcoding.client import encode_response
+from vision_grpc._transcoding.server import Router
 from vision_grpc.emulator._service import EmulatorService
 from vision_grpc.errors import ApiError, api_error, http_error_body
 

@@ -10,10 +10,10 @@ from google.rpc import code_pb2, status_pb2
 from grpc_status import rpc_status
 
 from vision_grpc._auth import AuthPlan, token_request
+from vision_grpc._core.methods import OPERATIONS_SERVICE
+from vision_grpc._core.options import ClientOptions
 from vision_grpc._gen.v1 import image_annotator_pb2_grpc as v1_grpc
 from vision_grpc._gen.v1p4beta1 import image_annotator_pb2_grpc as v1p4beta1_grpc
-from vision_grpc._methods import OPERATIONS_SERVICE
-from vision_grpc._options import ClientOptions
 from vision_grpc.errors import ApiError, from_status
 
 __all__ = ["channel_credentials", "channel_options", "compression", "error_from_rpc", "open_channel", "stub_callables"]

@@ -1,6 +1,6 @@
 """The I/O-free half of the REST transports: build the HTTP request, read the HTTP response.
 
-URLs, query strings and bodies come from ``_transcode`` and the method's ``google.api.http``
+URLs, query strings and bodies come from ``_transcoding.client`` and the method's ``google.api.http``
 rule; nothing here is per method. Errors map through ``errors.from_http``. JSON uses
 protobuf's json_format (JSON names out, both names accepted in).
 """
@@ -15,10 +15,10 @@ from google.protobuf.message import Message
 from google.rpc import code_pb2
 
 from vision_grpc._auth import AuthPlan
-from vision_grpc._lro import operation_from_json
-from vision_grpc._methods import OPERATIONS_SERVICE, MethodInfo
-from vision_grpc._options import ClientOptions, split_endpoint
-from vision_grpc._transcode import decode_response, to_http
+from vision_grpc._core.methods import OPERATIONS_SERVICE, MethodInfo
+from vision_grpc._core.options import ClientOptions, split_endpoint
+from vision_grpc._flows.lro import operation_from_json
+from vision_grpc._transcoding.client import decode_response, to_http
 from vision_grpc.errors import ValidationError, api_error, from_http
 from vision_grpc.transports.base import Metadata
 

@@ -7,7 +7,7 @@ from typing import Protocol
 
 from google.protobuf.message import Message
 
-from vision_grpc._methods import MethodInfo
+from vision_grpc._core.methods import MethodInfo
 
 __all__ = ["AsyncTransport", "Metadata", "Transport"]
 

@@ -9,8 +9,8 @@ import grpc.aio
 from google.protobuf.message import Message
 
 from vision_grpc._auth import AuthPlan
-from vision_grpc._methods import MethodInfo
-from vision_grpc._options import ClientOptions
+from vision_grpc._core.methods import MethodInfo
+from vision_grpc._core.options import ClientOptions
 from vision_grpc.transports._grpc_common import compression, error_from_rpc, open_channel, stub_callables
 from vision_grpc.transports.base import Metadata
 

@@ -13,8 +13,8 @@ from google.protobuf.message import Message
 from google.rpc import code_pb2
 
 from vision_grpc._auth import AuthPlan, token_request
-from vision_grpc._methods import MethodInfo
-from vision_grpc._options import ClientOptions
+from vision_grpc._core.methods import MethodInfo
+from vision_grpc._core.options import ClientOptions
 from vision_grpc.errors import TransportError, api_error
 from vision_grpc.transports._rest_common import RestCodec
 from vision_grpc.transports.base import Metadata

@@ -11,7 +11,7 @@ Implements the "Path template syntax" of ``google.api.HttpRule`` in google/api/h
     Verb     = ":" LITERAL ;
 
 ``parse`` (cached) gives a frozen ``Template`` that prints back to its source and expands
-(client side) and matches (server side) per the spec; see ``vision_grpc._http_rule_types``.
+(client side) and matches (server side) per the spec; see ``vision_grpc._transcoding.template``.
 
 Where the grammar is silent: a LITERAL (and the verb) is a non-empty run of RFC 3986 path
 characters (unreserved, sub-delims but ``*`` and ``=``, ``@``) and ``%XX`` escapes, so never
@@ -28,7 +28,7 @@ import re
 from typing import NoReturn
 
 from vision_grpc import errors
-from vision_grpc._http_rule_types import (
+from vision_grpc._transcoding.template import (
     DoubleWildcard,
     Literal,
     PatternSegment,

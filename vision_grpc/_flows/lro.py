@@ -15,7 +15,7 @@ from google.longrunning import operations_proto_pb2 as operations_pb2  # message
 from google.protobuf import any_pb2, json_format, timestamp_pb2
 from google.protobuf.message import Message
 
-from vision_grpc._methods import METHODS
+from vision_grpc._core.methods import METHODS
 from vision_grpc.errors import OperationError, VisionError
 
 __all__ = ["LRO_TYPES", "metadata_of", "operation_from_json", "result_of", "unpack"]

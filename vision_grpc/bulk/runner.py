@@ -9,7 +9,7 @@ input is named), so one bad file never fails the good ones. One that fails with 
 (UNAVAILABLE, INTERNAL, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED) is submitted again, to the
 same prefix, like a failed submit (``max_attempts`` in all; within the run while attempts remain).
 "Done" means the operation succeeded: per-page (per-image) errors are in the output shards.
-A local SQLite journal (``vision_grpc._journal``, whose docstring draws the state machine) records
+A local SQLite journal (``vision_grpc.bulk.journal``, whose docstring draws the state machine) records
 each batch *before* its submit RPC, its operation name right after, and each finished batch; running
 again with the same journal (after a crash, a kill or Ctrl-C) resumes where it stopped:
 
@@ -25,7 +25,7 @@ again with the same journal (after a crash, a kill or Ctrl-C) resumes where it s
 * a Ctrl-C during a submit RPC is held until the operation name is written (a second one
   interrupts at once); the journal is consistent at every instruction anyway.
 
-Waiting follows a per-operation schedule (``_bulk_poll.PollSchedule``): each in-flight operation is
+Waiting follows a per-operation schedule (``bulk.schedule.PollSchedule``): each in-flight operation is
 refreshed 0.5 s after its submit, then at delays growing x1.5 up to ``poll_interval``; a round
 refreshes only the operations that are due, then sleeps until the next one is. ``poll_timeout``
 bounds a run's waiting, after which the report lists what is still pending (run again later).
@@ -43,12 +43,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from google.rpc import code_pb2
 
-from vision_grpc._builders import async_files_request, async_images_request
-from vision_grpc._bulk_poll import PollSchedule
-from vision_grpc._bulk_report import BulkReport, InputResult, load_report, report_of
-from vision_grpc._journal import Batch, Journal, JournalError, sigint_deferred
-from vision_grpc._methods import method_for_request
-from vision_grpc._validate import MAX_REQUESTS, validate
+from vision_grpc._core.builders import async_files_request, async_images_request
+from vision_grpc._core.methods import method_for_request
+from vision_grpc._core.validate import MAX_REQUESTS, validate
+from vision_grpc.bulk.journal import Batch, Journal, JournalError, sigint_deferred
+from vision_grpc.bulk.report import BulkReport, InputResult, load_report, report_of
+from vision_grpc.bulk.schedule import PollSchedule
 from vision_grpc.errors import ApiError, NotFound, OperationError, TransportError, ValidationError
 
 if TYPE_CHECKING:

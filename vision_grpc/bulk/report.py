@@ -10,7 +10,7 @@ import os
 from contextlib import closing
 from dataclasses import dataclass, field
 
-from vision_grpc._journal import Journal
+from vision_grpc.bulk.journal import Journal
 
 __all__ = ["BulkReport", "InputResult", "load_report", "report_of"]
 

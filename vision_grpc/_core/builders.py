@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from types import ModuleType
 from typing import Any
 
-from vision_grpc._methods import VERSIONS
+from vision_grpc._core.methods import VERSIONS
 from vision_grpc.errors import ValidationError
 
 __all__ = ["async_files_request", "async_images_request", "images_request", "files_request"]

@@ -20,7 +20,7 @@ from vision_grpc.errors import ValidationError
 if TYPE_CHECKING:
     from google.protobuf.message import Message
 
-    from vision_grpc._methods import MethodInfo
+    from vision_grpc._core.methods import MethodInfo
 
 __all__ = ["validate", "MAX_REQUESTS", "FILE_MIME_TYPES"]
 

@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 from google.protobuf.message import Message
 from google.rpc import code_pb2
 
-from vision_grpc._methods import MethodInfo
-from vision_grpc._options import RetryPolicy
+from vision_grpc._core.methods import MethodInfo
+from vision_grpc._core.options import RetryPolicy
 from vision_grpc.errors import ApiError
 
 __all__ = ["Call", "Sleep", "Flow", "call_flow", "backoff"]

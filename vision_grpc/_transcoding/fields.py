@@ -1,4 +1,4 @@
-"""Descriptor helpers shared by both directions of gRPC transcoding (``vision_grpc._transcode``).
+"""Descriptor helpers shared by both directions of gRPC transcoding (``vision_grpc._transcoding.client``).
 
 An ``HttpRule`` (google/api/http.proto, https://github.com/googleapis/googleapis/blob/master/google/api/http.proto)
 becomes a tuple of ``Binding`` values (the rule, then its ``additional_bindings``), cached by the
@@ -20,7 +20,7 @@ from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from vision_grpc import errors
-from vision_grpc._http_rule import Template, Variable, parse
+from vision_grpc._transcoding.parse import Template, Variable, parse
 
 __all__ = [
     "JSON_TEXT_MESSAGES",

@@ -1,6 +1,6 @@
 """Sans-IO wait for a long-running operation: WaitOperation when served, else polling.
 
-``wait_flow`` is a generator in the style of ``_flow.call_flow``; ``Operation.wait()`` and
+``wait_flow`` is a generator in the style of ``_flows.retry.call_flow``; ``Operation.wait()`` and
 ``AsyncOperation.wait()`` drive it. One deadline covers the whole wait. Poll delays grow
 exponentially with jitter but never beyond ``lag_ratio`` of the operation's age, which bounds
 the time between the server finishing and the caller noticing (see ``PollPolicy``).
@@ -16,9 +16,9 @@ from dataclasses import dataclass, replace
 from google.longrunning import operations_proto_pb2 as operations_pb2  # messages only: operations_pb2 imports grpc
 from google.rpc import code_pb2
 
-from vision_grpc._flow import Flow, Sleep, backoff, call_flow
-from vision_grpc._methods import OPERATIONS
-from vision_grpc._options import NO_RETRY, PollPolicy, RetryPolicy
+from vision_grpc._core.methods import OPERATIONS
+from vision_grpc._core.options import NO_RETRY, PollPolicy, RetryPolicy
+from vision_grpc._flows.retry import Flow, Sleep, backoff, call_flow
 from vision_grpc.errors import ApiError, OperationTimeout
 
 __all__ = ["WaitSupport", "wait_flow"]

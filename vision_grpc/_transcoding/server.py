@@ -3,7 +3,7 @@
 Implements the HTTP-to-RPC direction of ``google.api.HttpRule`` (google/api/http.proto,
 https://github.com/googleapis/googleapis/blob/master/google/api/http.proto): path variables,
 query parameters and the body (``*`` or a top-level field, proto3 JSON) become one request message.
-Use it through ``vision_grpc._transcode.Router``.
+Use it through ``vision_grpc._transcoding.client.Router``.
 
 Choices where the spec is silent:
 
@@ -40,8 +40,7 @@ from google.protobuf.message import Message
 from google.rpc import code_pb2
 
 from vision_grpc import errors
-from vision_grpc._http_rule import Variable
-from vision_grpc._transcode_fields import (
+from vision_grpc._transcoding.fields import (
     JSON_TEXT_MESSAGES,
     LEAF_MESSAGES,
     WRAPPERS,
@@ -55,6 +54,7 @@ from vision_grpc._transcode_fields import (
     loads,
     resolve_path_field,
 )
+from vision_grpc._transcoding.parse import Variable
 
 __all__ = ["SYSTEM_PARAMETERS", "Router"]
 

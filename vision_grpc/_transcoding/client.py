@@ -5,7 +5,7 @@ Implements "gRPC Transcoding" as specified by ``google.api.HttpRule`` in google/
 (``google.protobuf.json_format``): fields bound by the path template go in the URL path, the
 ``body`` field (or, for ``body: "*"``, every other field) in a JSON body, and the remaining fields
 in the query. Pure: no I/O. ``to_http`` / ``decode_response`` are the client side, ``Router`` /
-``encode_response`` the server side (``vision_grpc._transcode_server``).
+``encode_response`` the server side (``vision_grpc._transcoding.server``).
 
 Client choices where the spec is silent:
 
@@ -39,8 +39,7 @@ from google.protobuf.message import Message
 from google.rpc import code_pb2
 
 from vision_grpc import errors
-from vision_grpc._http_rule import Variable
-from vision_grpc._transcode_fields import (
+from vision_grpc._transcoding.fields import (
     JSON_TEXT_MESSAGES,
     LEAF_MESSAGES,
     Binding,
@@ -52,7 +51,8 @@ from vision_grpc._transcode_fields import (
     resolve_path_field,
     serialized_bindings,
 )
-from vision_grpc._transcode_server import SYSTEM_PARAMETERS, Router
+from vision_grpc._transcoding.parse import Variable
+from vision_grpc._transcoding.server import SYSTEM_PARAMETERS, Router
 
 __all__ = ["SYSTEM_PARAMETERS", "Binding", "HttpRequest", "Router", "decode_response", "encode_response", "to_http"]
 

@@ -1,6 +1,6 @@
 """The values of parsed gRPC transcoding path templates, and how they expand and match.
 
-Types for ``vision_grpc._http_rule`` (which parses; import from there), implementing the encoding
+Types for ``vision_grpc._transcoding.parse`` (which parses; import from there), implementing the encoding
 and matching rules of ``google.api.HttpRule`` in google/api/http.proto
 (https://github.com/googleapis/googleapis/blob/master/google/api/http.proto):
 
