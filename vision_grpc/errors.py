@@ -345,9 +345,12 @@ def http_error_body(status: status_pb2.Status) -> tuple[int, bytes]:
     return http_status_for(status.code), json.dumps({"error": error}).encode()
 
 
-def api_error(code: int, message: str) -> ApiError:
-    """The typed ``ApiError`` for a code and message (no details)."""
-    return from_status(status_pb2.Status(code=code, message=message))
+def api_error(code: int, message: str, *details: Message) -> ApiError:
+    """The typed ``ApiError`` for a code and message, with rich ``details`` packed into its status."""
+    status = status_pb2.Status(code=code, message=message)
+    for detail in details:
+        status.details.add().Pack(detail)
+    return from_status(status)
 
 
 class OperationError(VisionError):

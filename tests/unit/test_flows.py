@@ -9,7 +9,7 @@ from google.longrunning import operations_pb2
 from google.protobuf import duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
-from tests.core.flowkit import Script, names
+from tests.unit.flowkit import Script, names
 from vision_grpc._core.methods import METHODS, OPERATIONS
 from vision_grpc._core.options import PollPolicy, RetryPolicy
 from vision_grpc._flows.lro import metadata_of, result_of
