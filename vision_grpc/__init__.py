@@ -19,8 +19,8 @@ _EXPORTS = {
     "AsyncClient": "vision_grpc.aio",
     "AsyncOperation": "vision_grpc.aio",
     "ClientOptions": "vision_grpc._core.options",
-    "PollPolicy": "vision_grpc._core.options",
-    "RetryPolicy": "vision_grpc._core.options",
+    "PollPolicy": "vision_grpc._core.policies",
+    "RetryPolicy": "vision_grpc._core.policies",
     "ApiError": "vision_grpc.errors",
     "OperationError": "vision_grpc.errors",
     "OperationTimeout": "vision_grpc.errors",
@@ -51,7 +51,8 @@ __all__ = [
 
 if TYPE_CHECKING:
     from vision_grpc import errors, types
-    from vision_grpc._core.options import ClientOptions, PollPolicy, RetryPolicy
+    from vision_grpc._core.options import ClientOptions
+    from vision_grpc._core.policies import PollPolicy, RetryPolicy
     from vision_grpc.aio import AsyncClient, AsyncOperation
     from vision_grpc.client import Client, Operation
     from vision_grpc.errors import (

@@ -45,14 +45,14 @@ def plan_auth(options: ClientOptions) -> AuthPlan:
 
     Secrets (an API key, OAuth tokens) never travel in plaintext to a host that is not loopback.
     """
-    plan = _plan(options)
+    plan = _credentials_for(options)
     host, _ = split_endpoint(options.resolved_endpoint)
     if plan.mode != "anonymous" and options.use_plaintext and not is_loopback(host):
         raise ValidationError("plaintext", "credentials are never sent in plaintext to a non-loopback host")
     return plan
 
 
-def _plan(options: ClientOptions) -> AuthPlan:
+def _credentials_for(options: ClientOptions) -> AuthPlan:
     quota = (("x-goog-user-project", options.quota_project),) if options.quota_project else ()
     host, _ = split_endpoint(options.resolved_endpoint)
     explicit = options.api_key is not None or options.credentials is not None or options.credentials_file

@@ -26,7 +26,7 @@ from vision_grpc._core.options import ClientOptions
 from vision_grpc._core.validate import validate
 from vision_grpc._flows.lro import metadata_of, result_of
 from vision_grpc._flows.retry import Flow, call_flow
-from vision_grpc._flows.wait import WaitSupport, wait_flow
+from vision_grpc._flows.wait import WaitPlan, WaitSupport, wait_flow
 from vision_grpc._version import __version__
 from vision_grpc.errors import ApiError, ValidationError, from_status
 
@@ -133,16 +133,10 @@ class ClientBase:
             if on_update is not None:
                 on_update(handle)
 
-        return wait_flow(
-            handle.proto,
-            policy=self.options.poll,
-            timeout=timeout,
-            support=self._wait_support,
-            retry=self.options.retry,
-            rpc_timeout=self.options.timeout,
-            age=handle._age(),
-            on_update=update,
+        plan = WaitPlan(
+            self.options.poll, self.options.retry, self.options.timeout, timeout=timeout, age=handle._age()
         )
+        return wait_flow(handle.proto, plan, self._wait_support, on_update=update)
 
     def _timeout(self, timeout: float | None) -> float:
         if timeout is None:

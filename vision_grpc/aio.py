@@ -27,7 +27,11 @@ T = TypeVar("T")
 
 
 class AsyncClient(ClientBase):
-    """The asyncio twin of ``Client``: the same settings and method names, awaited."""
+    """An asyncio Vision client over gRPC (default) or REST (``transport="rest"``, needs the ``rest-async`` extra).
+
+    The twin of ``Client``: the same settings (``ClientOptions`` fields as keywords, or ``options``)
+    and method names, awaited. Close it with ``await client.aclose()`` or ``async with``.
+    """
 
     is_async = True
 
@@ -72,15 +76,15 @@ class AsyncClient(ClientBase):
         return await self.run(self.annotate_flow(request, timeout))
 
     async def batch_annotate_files(self, request: Message, *, timeout: float | None = None) -> Any:
-        """files:annotate, one file, up to 5 pages; returns ``BatchAnnotateFilesResponse``."""
+        """files:annotate, one file, up to 5 pages, inline content allowed; ``BatchAnnotateFilesResponse``."""
         return await self.run(self.annotate_flow(request, timeout))
 
     async def async_batch_annotate_files(self, request: Message, *, timeout: float | None = None) -> AsyncOperation:
-        """files:asyncBatchAnnotate; returns the ``AsyncOperation``."""
+        """files:asyncBatchAnnotate; returns the ``AsyncOperation`` (result: ``AsyncBatchAnnotateFilesResponse``)."""
         return await self._submit(request, timeout)
 
     async def async_batch_annotate_images(self, request: Message, *, timeout: float | None = None) -> AsyncOperation:
-        """images:asyncBatchAnnotate; returns the ``AsyncOperation``."""
+        """images:asyncBatchAnnotate; returns the ``AsyncOperation`` (result: ``AsyncBatchAnnotateImagesResponse``)."""
         return await self._submit(request, timeout)
 
     async def _submit(self, request: Message, timeout: float | None) -> AsyncOperation:
@@ -103,14 +107,17 @@ class AsyncClient(ClientBase):
                 return
 
     async def cancel_operation(self, name: str, *, timeout: float | None = None) -> None:
+        """Ask the server to cancel; the operation then ends with a CANCELLED error."""
         request = operations_pb2.CancelOperationRequest(name=name)
         await self.run(self.operations_flow("CancelOperation", request, timeout))
 
     async def delete_operation(self, name: str, *, timeout: float | None = None) -> None:
+        """Forget a finished operation on the server."""
         request = operations_pb2.DeleteOperationRequest(name=name)
         await self.run(self.operations_flow("DeleteOperation", request, timeout))
 
     async def aclose(self) -> None:
+        """Close the channel (or HTTP session); the client cannot be used afterwards."""
         await self._transport.close()
 
     async def __aenter__(self) -> AsyncClient:
@@ -121,17 +128,22 @@ class AsyncClient(ClientBase):
 
 
 class AsyncOperation(OperationBase):
-    """The asyncio twin of ``Operation``."""
+    """A long-running operation, awaited: ``wait()``, ``result()``, ``refresh()``, ``cancel()``, ``delete()``."""
 
     _client: AsyncClient
 
     async def refresh(self, *, timeout: float | None = None) -> AsyncOperation:
+        """Fetch the current state from the server."""
         self._update(await self._client.run(self._client.get_flow(self.name, timeout)))
         return self
 
     async def wait(
         self, timeout: float | None = None, *, on_update: Callable[[AsyncOperation], None] | None = None
     ) -> AsyncOperation:
+        """Wait until done; ``OperationTimeout`` (carrying the name) after ``timeout`` seconds.
+
+        ``on_update(operation)`` is called after every state received, e.g. to show progress.
+        """
         if not self.done:
             self._update(await self._client.run(self._client.wait_flow(self, timeout, on_update)))
         return self
@@ -139,10 +151,13 @@ class AsyncOperation(OperationBase):
     async def result(
         self, timeout: float | None = None, *, on_update: Callable[[AsyncOperation], None] | None = None
     ) -> Any:
+        """Wait, then return the typed response; ``OperationError`` if the operation failed."""
         return (await self.wait(timeout, on_update=on_update))._result()
 
     async def cancel(self) -> None:
+        """Ask the server to cancel this operation."""
         await self._client.cancel_operation(self.name)
 
     async def delete(self) -> None:
+        """Forget this (finished) operation on the server."""
         await self._client.delete_operation(self.name)

@@ -123,6 +123,7 @@ class Client(ClientBase):
         self.run(self.operations_flow("DeleteOperation", operations_pb2.DeleteOperationRequest(name=name), timeout))
 
     def close(self) -> None:
+        """Close the channel (or connection pool); the client cannot be used afterwards."""
         self._transport.close()
 
     def __enter__(self) -> Client:
@@ -156,7 +157,9 @@ class Operation(OperationBase):
         return self.wait(timeout, on_update=on_update)._result()
 
     def cancel(self) -> None:
+        """Ask the server to cancel this operation."""
         self._client.cancel_operation(self.name)
 
     def delete(self) -> None:
+        """Forget this (finished) operation on the server."""
         self._client.delete_operation(self.name)

@@ -130,7 +130,7 @@ def _resolve(source: object, kind: str, version: str | None) -> tuple[ModuleType
     raise TypeError(f"expected a done Operation, an AsyncBatchAnnotate{kind}Response or a gs:// prefix, got {what}")
 
 
-def _plan(prefix: str, storage: Storage, unit: str) -> list[_Shard]:
+def _ordered_shards(prefix: str, storage: Storage, unit: str) -> list[_Shard]:
     """The shards under ``prefix`` in numeric order, checked to cover 1..N once each."""
     if not prefix.startswith("gs://"):
         raise OutputError(prefix or "''", "is not a gs:// output prefix")
@@ -223,7 +223,7 @@ def read_file_results(source: object, *, storage: Storage, version: str | None =
 
 
 def _read_file_prefix(module: ModuleType, prefix: str, storage: Storage) -> Iterator[PageResult]:
-    shards = _plan(prefix, storage, "page")
+    shards = _ordered_shards(prefix, storage, "page")
     input_uri: str | None = None
     for shard in shards:
         message = _parse(storage, shard.uri, module.AnnotateFileResponse, {"responses", "error"})
@@ -281,7 +281,7 @@ def read_image_results(source: object, *, storage: Storage, version: str | None 
 
 
 def _iter_images(module: ModuleType, prefix: str, storage: Storage) -> Iterator[ImageResult]:
-    for shard in _plan(prefix, storage, "image"):
+    for shard in _ordered_shards(prefix, storage, "image"):
         message = _parse(storage, shard.uri, module.BatchAnnotateImagesResponse, {"responses"}, _FILE_ONLY_KEYS)
         _check_count(shard, len(message.responses), "image")
         for index, response in enumerate(message.responses, start=shard.first - 1):

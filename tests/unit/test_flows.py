@@ -11,13 +11,14 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from tests.unit.flowkit import Script, names
 from vision_grpc._core.methods import METHODS, OPERATIONS
-from vision_grpc._core.options import PollPolicy, RetryPolicy
+from vision_grpc._core.policies import PollPolicy, RetryPolicy
 from vision_grpc._flows.lro import metadata_of, result_of
 from vision_grpc._flows.retry import call_flow
-from vision_grpc._flows.wait import WaitSupport, wait_flow
+from vision_grpc._flows.wait import WaitPlan, WaitSupport, wait_flow
 from vision_grpc._gen.v1 import image_annotator_pb2 as v1
 from vision_grpc.errors import (
     ApiError,
+    ConnectError,
     InvalidArgument,
     OperationError,
     OperationTimeout,
@@ -38,9 +39,9 @@ def unavailable(sent: bool = True, retry_after: float | None = None) -> ApiError
     if retry_after is not None:
         info = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=int(retry_after)))
         status.details.add().Pack(info)
-    error = from_status(status)
-    error.request_sent = sent
-    return error
+    if not sent:  # the transports' type for a request that never reached a server
+        return ConnectError(status.message, status=status)
+    return from_status(status)
 
 
 def make_operation(
@@ -124,16 +125,8 @@ def _wait(
     support: WaitSupport | None = None,
     policy: PollPolicy | None = None,
 ) -> Any:
-    flow = wait_flow(
-        op,
-        policy=policy or PollPolicy(),
-        timeout=timeout,
-        support=support or WaitSupport(),
-        retry=RetryPolicy(),
-        rpc_timeout=5,
-        clock=script.clock,
-        rng=lambda: 0.0,
-    )
+    plan = WaitPlan(policy or PollPolicy(), RetryPolicy(), rpc_timeout=5, timeout=timeout)
+    flow = wait_flow(op, plan, support or WaitSupport(), clock=script.clock, rng=lambda: 0.0)
     return script.run(flow)
 
 

@@ -29,8 +29,11 @@ __all__ = ["MethodInfo", "METHODS", "OPERATIONS", "VERSIONS", "method_for_reques
 VERSIONS: dict[str, ModuleType] = {"v1": v1, "v1p4beta1": v1p4beta1}
 OPERATIONS_SERVICE = "google.longrunning.Operations"
 
-# Idempotent RPCs (retried on UNAVAILABLE / DEADLINE_EXCEEDED); an Async* submit is not.
+# Idempotent RPCs: sending one twice does no harm. An Async* submit is not (it starts a second,
+# billed operation).
 _IDEMPOTENT = {"BatchAnnotateImages", "BatchAnnotateFiles", "GetOperation", "ListOperations", "WaitOperation"}
+# API versions whose official retry settings retry nothing, idempotent or not.
+_NEVER_RETRIED_VERSIONS = {"v1p4beta1"}
 
 
 def _rule(verb: str, path: str, body: str = "", *more: tuple[str, str]) -> http_pb2.HttpRule:
@@ -72,14 +75,16 @@ class MethodInfo:
     lro_response_type: type[Message] | None = None
     lro_metadata_type: type[Message] | None = None
     path: str = field(init=False)  # the gRPC method path, ``/package.Service/Method``
+    idempotent: bool = field(init=False)  # sending it twice does no harm
+    # Whether a transient failure (``policies.TRANSIENT_CODES``) is retried: idempotent, and
+    # the API version's official settings retry at all.
+    retry_transient: bool = field(init=False)
 
     def __post_init__(self) -> None:
-        # Read on every call by the transports: computed once.
+        # Read on every call by the transports and the retry flow: computed once.
         object.__setattr__(self, "path", f"/{self.service}/{self.name}")
-
-    @property
-    def idempotent(self) -> bool:
-        return self.name in _IDEMPOTENT
+        object.__setattr__(self, "idempotent", self.name in _IDEMPOTENT)
+        object.__setattr__(self, "retry_transient", self.idempotent and self.version not in _NEVER_RETRIED_VERSIONS)
 
     @property
     def returns_operation(self) -> bool:

@@ -2,7 +2,7 @@
 
 Everything is checked at construction, so a typo fails when the client is built, not on the
 first call; ``dataclasses.replace`` makes variants. Secrets (API key, credentials) are kept out
-of ``repr``.
+of ``repr``. The retry and polling policies live in ``_core.policies``.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from vision_grpc._core.policies import PollPolicy, RetryPolicy
 from vision_grpc.errors import ValidationError
 
-__all__ = ["ClientOptions", "PollPolicy", "RetryPolicy", "DEFAULT_ENDPOINT", "SCOPES"]
+__all__ = ["ClientOptions", "DEFAULT_ENDPOINT", "SCOPES", "positive"]
 
 DEFAULT_ENDPOINT = "vision.googleapis.com:443"
 # Regional endpoints keep data in the region (Cloud Vision "Regionalization").
@@ -22,61 +23,9 @@ SCOPES = ("https://www.googleapis.com/auth/cloud-platform", "https://www.googlea
 TransportName = Literal["grpc", "rest"]
 
 
-def _positive(name: str, value: float) -> None:
+def positive(name: str, value: float) -> None:
     if not value > 0:
         raise ValidationError(name, f"must be > 0, got {value!r}")
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Backoff for idempotent calls on UNAVAILABLE / DEADLINE_EXCEEDED (official v1 defaults).
-
-    ``deadline`` bounds the whole call including retries; a server's ``RetryInfo`` delay is
-    honoured when it is longer than the backoff.
-    """
-
-    initial: float = 0.1
-    multiplier: float = 1.3
-    maximum: float = 60.0
-    deadline: float = 600.0
-    max_attempts: int | None = None  # None: the deadline alone bounds the retries
-
-    def __post_init__(self) -> None:
-        for name in ("initial", "maximum", "deadline"):
-            _positive(f"retry.{name}", getattr(self, name))
-        if self.multiplier < 1:
-            raise ValidationError("retry.multiplier", f"must be >= 1, got {self.multiplier!r}")
-        if self.max_attempts is not None and self.max_attempts < 1:
-            raise ValidationError("retry.max_attempts", f"must be None or >= 1, got {self.max_attempts!r}")
-
-
-NO_RETRY = RetryPolicy(max_attempts=1)
-
-
-@dataclass(frozen=True)
-class PollPolicy:
-    """How ``Operation.wait()`` polls when the server has no WaitOperation.
-
-    Delays grow from ``initial`` by ``multiplier`` up to ``maximum``, with ``jitter`` (a fraction
-    taken off at random), and never exceed ``lag_ratio`` of the operation's age, so that a
-    finished operation is noticed within max(initial, lag_ratio x age).
-    """
-
-    initial: float = 0.05
-    multiplier: float = 1.5
-    maximum: float = 20.0
-    lag_ratio: float = 0.05
-    jitter: float = 0.2
-    use_wait_operation: bool = True
-    wait_chunk: float = 30.0  # longest single WaitOperation call
-
-    def __post_init__(self) -> None:
-        for name in ("initial", "maximum", "wait_chunk", "lag_ratio"):
-            _positive(f"poll.{name}", getattr(self, name))
-        if self.multiplier < 1:
-            raise ValidationError("poll.multiplier", f"must be >= 1, got {self.multiplier!r}")
-        if not 0 <= self.jitter < 1:
-            raise ValidationError("poll.jitter", f"must be in [0, 1), got {self.jitter!r}")
 
 
 def is_loopback(host: str) -> bool:
@@ -141,7 +90,7 @@ class ClientOptions:
             )
         if self.compression not in (None, "gzip"):
             raise ValidationError("compression", f"must be None or 'gzip', got {self.compression!r}")
-        _positive("timeout", self.timeout)
+        positive("timeout", self.timeout)
 
     @property
     def use_plaintext(self) -> bool:

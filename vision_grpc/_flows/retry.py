@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
-from google.rpc import code_pb2
 
 from vision_grpc._core.methods import MethodInfo
-from vision_grpc._core.options import RetryPolicy
+from vision_grpc._core.policies import RetryPolicy
 from vision_grpc.errors import ApiError
 
-__all__ = ["Call", "Sleep", "Flow", "call_flow", "backoff"]
+__all__ = ["Call", "Sleep", "Flow", "call_flow"]
 
 T = TypeVar("T")
 
@@ -41,25 +40,6 @@ class Sleep:
 
 
 Flow = Generator["Call | Sleep", Any, T]
-_RETRYABLE = frozenset({code_pb2.UNAVAILABLE, code_pb2.DEADLINE_EXCEEDED})
-
-
-def backoff(initial: float, multiplier: float, maximum: float) -> Iterator[float]:
-    """initial, initial*m, initial*m^2, ... capped at maximum (before jitter)."""
-    delay = initial
-    while True:
-        yield min(delay, maximum)
-        delay *= multiplier
-
-
-def may_retry(method: MethodInfo, error: ApiError) -> bool:
-    """Retry idempotent v1 calls on transient codes; anything when the server never saw it."""
-    if error.code not in _RETRYABLE:
-        return False
-    if not error.request_sent:
-        return True  # connection refused before a byte went out: safe even for a submit
-    # The official v1p4beta1 configuration retries nothing.
-    return method.idempotent and method.version != "v1p4beta1"
 
 
 def call_flow(
@@ -73,7 +53,7 @@ def call_flow(
 ) -> Flow[Message]:
     """One RPC with retries; returns the response or raises the last ``ApiError``."""
     start = clock()
-    delays = backoff(retry.initial, retry.multiplier, retry.maximum)
+    delays = retry.delays()
     attempt = 0
     while True:
         attempt += 1
@@ -84,7 +64,7 @@ def call_flow(
             return response
         except ApiError as error:
             out_of_attempts = retry.max_attempts is not None and attempt >= retry.max_attempts
-            if out_of_attempts or not may_retry(method, error):
+            if out_of_attempts or not retry.is_retryable(method, error):
                 raise
             delay = next(delays) * (0.5 + rng() / 2)  # jitter keeps clients from retrying in step
             server_says = error.retry_delay

@@ -17,11 +17,11 @@ from google.longrunning import operations_proto_pb2 as operations_pb2  # message
 from google.rpc import code_pb2
 
 from vision_grpc._core.methods import OPERATIONS
-from vision_grpc._core.options import NO_RETRY, PollPolicy, RetryPolicy
-from vision_grpc._flows.retry import Flow, Sleep, backoff, call_flow
+from vision_grpc._core.policies import NO_RETRY, TRANSIENT_CODES, PollPolicy, RetryPolicy
+from vision_grpc._flows.retry import Flow, Sleep, call_flow
 from vision_grpc.errors import ApiError, OperationTimeout
 
-__all__ = ["WaitSupport", "wait_flow"]
+__all__ = ["WaitPlan", "WaitSupport", "wait_flow"]
 
 _GET = OPERATIONS["GetOperation"]
 _WAIT = OPERATIONS["WaitOperation"]
@@ -34,6 +34,22 @@ class WaitSupport:
     available: bool = True
 
 
+@dataclass(frozen=True, slots=True)
+class WaitPlan:
+    """Everything one wait needs to know, fixed when it starts.
+
+    ``timeout`` bounds the whole wait (None: no bound); ``rpc_timeout`` and ``retry`` govern each
+    GetOperation; ``age`` is how old the operation already was when the wait started (seconds),
+    which caps the poll delay through ``policy.lag_ratio``.
+    """
+
+    policy: PollPolicy
+    retry: RetryPolicy
+    rpc_timeout: float
+    timeout: float | None = None
+    age: float = 0.0
+
+
 def _wait_request(name: str, seconds: float) -> operations_pb2.WaitOperationRequest:
     request = operations_pb2.WaitOperationRequest(name=name)
     request.timeout.FromNanoseconds(int(seconds * 1e9))
@@ -42,25 +58,22 @@ def _wait_request(name: str, seconds: float) -> operations_pb2.WaitOperationRequ
 
 def wait_flow(
     operation: operations_pb2.Operation,
-    *,
-    policy: PollPolicy,
-    timeout: float | None,
+    plan: WaitPlan,
     support: WaitSupport,
-    retry: RetryPolicy,
-    rpc_timeout: float,
-    age: float = 0.0,
+    *,
     on_update: Callable[[operations_pb2.Operation], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
     rng: Callable[[], float] = random.random,
 ) -> Flow[operations_pb2.Operation]:
-    """Return the operation once done; ``OperationTimeout`` after ``timeout`` seconds.
+    """Return the operation once done; ``OperationTimeout`` after ``plan.timeout`` seconds.
 
-    ``age`` is how old the operation already was when the wait started (seconds);
+    ``support`` remembers, per client, whether the server implements WaitOperation;
     ``on_update`` sees every state received (e.g. to show progress). No RPC, retry or sleep
     outlives the deadline: an RPC failure at the deadline is reported as the timeout.
     """
+    policy, timeout, age = plan.policy, plan.timeout, plan.age
     start = clock()
-    delays = backoff(policy.initial, policy.multiplier, policy.maximum)
+    delays = policy.delays()
     while not operation.done:
         waited = clock() - start
         remaining = None if timeout is None else timeout - waited
@@ -77,7 +90,7 @@ def wait_flow(
                 _report(on_update, operation)  # answered early and not done: back off below
             else:
                 yield Sleep(_poll_delay(policy, next(delays), age + waited, remaining, rng))
-                operation = yield from _get_once(operation.name, rpc_timeout, retry, timeout, start, clock, rng)
+                operation = yield from _get_once(operation.name, plan, start, clock, rng)
                 _report(on_update, operation)
                 continue
         except ApiError as error:
@@ -87,7 +100,7 @@ def wait_flow(
             if error.code == code_pb2.UNIMPLEMENTED and support.available:
                 support.available = False  # e.g. the REST transport, or a server without WaitOperation
                 continue
-            if error.code not in (code_pb2.UNAVAILABLE, code_pb2.DEADLINE_EXCEEDED):
+            if error.code not in TRANSIENT_CODES:
                 raise
         # WaitOperation answered early, or a transient failure: back off before asking again.
         waited = clock() - start
@@ -109,16 +122,11 @@ def _wait_once(
 
 
 def _get_once(
-    name: str,
-    rpc_timeout: float,
-    retry: RetryPolicy,
-    timeout: float | None,
-    start: float,
-    clock: Callable[[], float],
-    rng: Callable[[], float],
+    name: str, plan: WaitPlan, start: float, clock: Callable[[], float], rng: Callable[[], float]
 ) -> Flow[operations_pb2.Operation]:
-    if timeout is not None:  # neither the attempt nor its retries may outlive the wait
-        remaining = max(timeout - (clock() - start), 0.001)
+    rpc_timeout, retry = plan.rpc_timeout, plan.retry
+    if plan.timeout is not None:  # neither the attempt nor its retries may outlive the wait
+        remaining = max(plan.timeout - (clock() - start), 0.001)
         rpc_timeout = min(rpc_timeout, remaining)
         retry = replace(retry, deadline=min(retry.deadline, remaining))
     request = operations_pb2.GetOperationRequest(name=name)

@@ -37,23 +37,55 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import Enum
 from typing import IO
 
 from vision_grpc.errors import VisionError
 
-__all__ = ["SCHEMA_VERSION", "Batch", "Journal", "JournalError", "sigint_deferred"]
+__all__ = ["SCHEMA_VERSION", "Batch", "BatchState", "InputState", "Journal", "JournalError", "sigint_deferred"]
+
+
+class BatchState(str, Enum):
+    """Where a batch stands (the module docstring draws the transitions); stored as the value."""
+
+    QUEUED = "queued"  # made by a split, not yet submitted
+    SUBMITTING = "submitting"  # written before the submit RPC: ambiguous if found after a crash
+    SUBMITTED = "submitted"  # its operation name is recorded
+    SUBMIT_FAILED = "submit_failed"  # to be submitted again, while attempts remain
+    DONE = "done"
+    FAILED = "failed"
+    SPLIT = "split"  # failed as a whole; its inputs went into new batches
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class InputState(str, Enum):
+    """Where an input stands: ``new``, then ``batched`` (its batch says more), then done or failed."""
+
+    NEW = "new"
+    BATCHED = "batched"
+    DONE = "done"
+    FAILED = "failed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def _one_of(states: type[Enum]) -> str:
+    return ", ".join(f"'{state.value}'" for state in states)
+
 
 SCHEMA_VERSION = 1
 _INGEST_CHUNK = 1000
-_SCHEMA = """
+_SCHEMA = f"""
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE batches (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,
-    state TEXT NOT NULL CHECK (state IN ('queued', 'submitting', 'submitted', 'submit_failed', 'done', 'failed',
-                                         'split')),
+    state TEXT NOT NULL CHECK (state IN ({_one_of(BatchState)})),
     operation TEXT NOT NULL DEFAULT '', output_prefix TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 1,
     uncertain INTEGER NOT NULL DEFAULT 0, reason TEXT NOT NULL DEFAULT '');
 CREATE TABLE inputs (seq INTEGER PRIMARY KEY, uri TEXT NOT NULL UNIQUE,
-    state TEXT NOT NULL CHECK (state IN ('new', 'batched', 'done', 'failed')),
+    state TEXT NOT NULL CHECK (state IN ({_one_of(InputState)})),
     batch TEXT REFERENCES batches(id), pos INTEGER, reason TEXT NOT NULL DEFAULT '',
     output_uri TEXT NOT NULL DEFAULT '');
 CREATE INDEX inputs_by_state ON inputs(state, seq); CREATE INDEX inputs_by_batch ON inputs(batch, pos);
@@ -72,7 +104,7 @@ class Batch:
     failed in a way the server may nevertheless have seen)."""
 
     id: str
-    state: str
+    state: BatchState
     operation: str
     output_prefix: str
     attempts: int
@@ -176,37 +208,40 @@ class Journal:
                 reason = problem(uri)
                 db.execute(
                     "INSERT OR IGNORE INTO inputs (uri, state, reason) VALUES (?, ?, ?)",
-                    (uri, "failed" if reason else "new", reason or ""),
+                    (uri, InputState.FAILED if reason else InputState.NEW, reason or ""),
                 )
             if db.total_changes > before:
                 self._event("ingested", detail=f"{db.total_changes - before} new input(s)")
 
     def new_inputs(self, limit: int) -> list[str]:
-        rows = self._db.execute("SELECT uri FROM inputs WHERE state = 'new' ORDER BY seq LIMIT ?", (limit,))
+        rows = self._db.execute("SELECT uri FROM inputs WHERE state = ? ORDER BY seq LIMIT ?", (InputState.NEW, limit))
         return [row[0] for row in rows]
 
     def open_batch(self, batch_id: str, uris: Sequence[str], output_prefix: str) -> Batch:
         """new inputs -> batch ``submitting`` (attempt 1): "about to be submitted", before the RPC."""
         with self._tx() as db:
             db.execute(
-                "INSERT INTO batches (id, state, output_prefix) VALUES (?, 'submitting', ?)", (batch_id, output_prefix)
+                "INSERT INTO batches (id, state, output_prefix) VALUES (?, ?, ?)",
+                (batch_id, BatchState.SUBMITTING, output_prefix),
             )
             for pos, uri in enumerate(uris):
                 cursor = db.execute(
-                    "UPDATE inputs SET state = 'batched', batch = ?, pos = ? WHERE uri = ? AND state = 'new'",
-                    (batch_id, pos, uri),
+                    "UPDATE inputs SET state = ?, batch = ?, pos = ? WHERE uri = ? AND state = ?",
+                    (InputState.BATCHED, batch_id, pos, uri, InputState.NEW),
                 )
                 if cursor.rowcount != 1:
                     raise JournalError(f"{uri} is not a new input of {self.path}")
             self._event("submitting", batch_id, "attempt 1")
-        return Batch(batch_id, "submitting", "", output_prefix, 1, False, "", tuple(uris))
+        return Batch(batch_id, BatchState.SUBMITTING, "", output_prefix, 1, False, "", tuple(uris))
 
     def retry(self, batch_id: str, max_attempts: int) -> bool:
         """The next attempt (``submitting`` again); False, with the inputs failed, once attempts are spent."""
         with self._tx() as db:
             if self._spent(batch_id, max_attempts):
                 return False
-            db.execute("UPDATE batches SET state = 'submitting', attempts = attempts + 1 WHERE id = ?", (batch_id,))
+            db.execute(
+                "UPDATE batches SET state = ?, attempts = attempts + 1 WHERE id = ?", (BatchState.SUBMITTING, batch_id)
+            )
             (attempts,) = db.execute("SELECT attempts FROM batches WHERE id = ?", (batch_id,)).fetchone()
             self._event("submitting", batch_id, f"attempt {attempts}")
             return True
@@ -214,8 +249,8 @@ class Journal:
     def submitted(self, batch_id: str, operation: str) -> None:
         with self._tx() as db:
             db.execute(
-                "UPDATE batches SET state = 'submitted', operation = ?, reason = '', uncertain = 0 WHERE id = ?",
-                (operation, batch_id),
+                "UPDATE batches SET state = ?, operation = ?, reason = '', uncertain = 0 WHERE id = ?",
+                (BatchState.SUBMITTED, operation, batch_id),
             )
             self._event("submitted", batch_id, operation)
 
@@ -224,8 +259,8 @@ class Journal:
         or this one), or failed for good once attempts are spent (then True)."""
         with self._tx() as db:
             db.execute(
-                "UPDATE batches SET state = 'submit_failed', reason = ?, uncertain = ? WHERE id = ?",
-                (reason, int(uncertain), batch_id),
+                "UPDATE batches SET state = ?, reason = ?, uncertain = ? WHERE id = ?",
+                (BatchState.SUBMIT_FAILED, reason, int(uncertain), batch_id),
             )
             self._event("submit_failed", batch_id, reason)
             return self._spent(batch_id, max_attempts)
@@ -245,10 +280,10 @@ class Journal:
                 self._fail(batch_id, error)
                 self._event("failed", batch_id, error)
                 return
-            db.execute("UPDATE batches SET state = 'done', reason = '' WHERE id = ?", (batch_id,))
+            db.execute("UPDATE batches SET state = ?, reason = '' WHERE id = ?", (BatchState.DONE, batch_id))
             db.executemany(
-                "UPDATE inputs SET state = 'done', output_uri = ? WHERE uri = ? AND batch = ?",
-                [(out, uri, batch_id) for uri, out in outputs.items()],
+                "UPDATE inputs SET state = ?, output_uri = ? WHERE uri = ? AND batch = ?",
+                [(InputState.DONE, out, uri, batch_id) for uri, out in outputs.items()],
             )
             self._event("done", batch_id)
 
@@ -260,31 +295,34 @@ class Journal:
         ``groups`` are ``(batch id, uris, output prefix)``; all in one transaction.
         """
         with self._tx() as db:
-            db.execute("UPDATE batches SET state = 'split', reason = ? WHERE id = ?", (reason, batch_id))
+            db.execute("UPDATE batches SET state = ?, reason = ? WHERE id = ?", (BatchState.SPLIT, reason, batch_id))
             if culprit is not None:
                 db.execute(
-                    "UPDATE inputs SET state = 'failed', reason = ? WHERE uri = ? AND batch = ?",
-                    (reason, culprit, batch_id),
+                    "UPDATE inputs SET state = ?, reason = ? WHERE uri = ? AND batch = ?",
+                    (InputState.FAILED, reason, culprit, batch_id),
                 )
             for group_id, uris, prefix in groups:
                 db.execute(
-                    "INSERT INTO batches (id, state, output_prefix, attempts) VALUES (?, 'queued', ?, 0)",
-                    (group_id, prefix),
+                    "INSERT INTO batches (id, state, output_prefix, attempts) VALUES (?, ?, ?, 0)",
+                    (group_id, BatchState.QUEUED, prefix),
                 )
                 db.executemany(
                     "UPDATE inputs SET batch = ?, pos = ? WHERE uri = ? AND batch = ?",
                     [(group_id, pos, uri, batch_id) for pos, uri in enumerate(uris)],
                 )
             self._event("split", batch_id, f"{reason} -> {', '.join(g[0] for g in groups) or 'nothing left'}")
-        return [Batch(g[0], "queued", "", g[2], 0, False, "", tuple(g[1])) for g in groups]
+        return [Batch(g[0], BatchState.QUEUED, "", g[2], 0, False, "", tuple(g[1])) for g in groups]
 
     def _fail(self, batch_id: str, reason: str) -> None:
-        self._db.execute("UPDATE batches SET state = 'failed', reason = ? WHERE id = ?", (reason, batch_id))
-        self._db.execute("UPDATE inputs SET state = 'failed', reason = ? WHERE batch = ?", (reason, batch_id))
+        self._db.execute("UPDATE batches SET state = ?, reason = ? WHERE id = ?", (BatchState.FAILED, reason, batch_id))
+        self._db.execute(
+            "UPDATE inputs SET state = ?, reason = ? WHERE batch = ?", (InputState.FAILED, reason, batch_id)
+        )
 
-    def batches(self, *states: str, batch_id: str = "") -> list[Batch]:
+    def batches(self, *states: BatchState, batch_id: str = "") -> list[Batch]:
         """Batches in these states (all when none given), oldest first; or the one named ``batch_id``."""
-        where, args = (f"state IN ({', '.join('?' * len(states))})", states) if states else ("1", ())
+        args: tuple[str, ...] = tuple(str(state) for state in states)
+        where = f"state IN ({', '.join('?' * len(states))})" if states else "1"
         if batch_id:
             where, args = "id = ?", (batch_id,)
         rows = self._db.execute(
@@ -292,7 +330,7 @@ class Journal:
             f"FROM batches WHERE {where} ORDER BY seq",
             args,
         ).fetchall()
-        return [Batch(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], self._uris(r[0])) for r in rows]
+        return [Batch(r[0], BatchState(r[1]), r[2], r[3], r[4], bool(r[5]), r[6], self._uris(r[0])) for r in rows]
 
     def _uris(self, batch_id: str) -> tuple[str, ...]:
         rows = self._db.execute("SELECT uri FROM inputs WHERE batch = ? ORDER BY pos", (batch_id,))

@@ -9,25 +9,39 @@ from __future__ import annotations
 import os
 from contextlib import closing
 from dataclasses import dataclass, field
+from enum import Enum
 
-from vision_grpc.bulk.journal import Journal
+from vision_grpc.bulk.journal import BatchState, InputState, Journal
 
-__all__ = ["BulkReport", "InputResult", "load_report", "report_of"]
+__all__ = ["BulkReport", "InputResult", "Outcome", "load_report", "report_of"]
 
+
+class Outcome(str, Enum):
+    """An input's outcome in a report: final (``DONE``, ``FAILED``) or ``PENDING`` (run again)."""
+
+    DONE = "done"
+    FAILED = "failed"
+    PENDING = "pending"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# Why an input is pending, by its batch's state (as stored).
 _PENDING = {
-    "submitted": "operation {op} still running; run again to wait for it",
-    "queued": "resubmission after its batch failed as a whole; run again to submit",
-    "submit_failed": "{reason}; run again to retry",
-    "submitting": "interrupted while submitting; run again to resubmit",
+    BatchState.SUBMITTED.value: "operation {op} still running; run again to wait for it",
+    BatchState.QUEUED.value: "resubmission after its batch failed as a whole; run again to submit",
+    BatchState.SUBMIT_FAILED.value: "{reason}; run again to retry",
+    BatchState.SUBMITTING.value: "interrupted while submitting; run again to resubmit",
 }
 
 
 @dataclass(frozen=True)
 class InputResult:
-    """One input's outcome: ``state`` is ``"done"``, ``"failed"`` (final) or ``"pending"`` (run again)."""
+    """One input's outcome: ``state`` is ``Outcome.DONE``, ``FAILED`` (final) or ``PENDING`` (run again)."""
 
     uri: str
-    state: str
+    state: Outcome
     reason: str = ""  # failed: "NOT_FOUND: No such object: gs://..."; pending: why it is not finished
     output_uri: str = ""  # done: the prefix of its JSON shards
     operation: str = ""
@@ -58,13 +72,13 @@ def report_of(journal: Journal) -> BulkReport:
     """The ``BulkReport`` of an open journal."""
     report = BulkReport(operations=[detail for event, _, detail in journal.events() if event == "submitted"])
     for uri, state, reason, output, batch, batch_state, op, batch_reason in journal.input_rows():
-        if state in ("done", "failed"):
-            (report.done if state == "done" else report.failed).append(
-                InputResult(uri, state, reason, output, op, batch)
-            )
+        if state == InputState.DONE:
+            report.done.append(InputResult(uri, Outcome.DONE, reason, output, op, batch))
+        elif state == InputState.FAILED:
+            report.failed.append(InputResult(uri, Outcome.FAILED, reason, output, op, batch))
         else:
             why = _PENDING.get(batch_state, "not submitted yet; run again").format(op=op, reason=batch_reason)
-            report.pending.append(InputResult(uri, "pending", why, "", op, batch))
+            report.pending.append(InputResult(uri, Outcome.PENDING, why, "", op, batch))
     return report
 
 

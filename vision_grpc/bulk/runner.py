@@ -46,10 +46,10 @@ from google.rpc import code_pb2
 from vision_grpc._core.builders import async_files_request, async_images_request
 from vision_grpc._core.methods import method_for_request
 from vision_grpc._core.validate import MAX_REQUESTS, validate
-from vision_grpc.bulk.journal import Batch, Journal, JournalError, sigint_deferred
+from vision_grpc.bulk.journal import Batch, BatchState, Journal, JournalError, sigint_deferred
 from vision_grpc.bulk.report import BulkReport, InputResult, load_report, report_of
 from vision_grpc.bulk.schedule import PollSchedule
-from vision_grpc.errors import ApiError, NotFound, OperationError, TransportError, ValidationError
+from vision_grpc.errors import ApiError, ConnectError, NotFound, OperationError, TransportError, ValidationError
 
 if TYPE_CHECKING:
     from vision_grpc.client import Client, Operation
@@ -152,9 +152,9 @@ class BulkRunner:
 
     def _recover(self) -> list[Batch]:
         """Batches to submit again: interrupted mid-submit (ambiguous), or failed to submit last time."""
-        queue = self._journal.batches("queued", "submitting", "submit_failed")
+        queue = self._journal.batches(BatchState.QUEUED, BatchState.SUBMITTING, BatchState.SUBMIT_FAILED)
         for batch in queue:
-            if batch.state == "submitting":
+            if batch.state == BatchState.SUBMITTING:
                 self._journal.note("ambiguous", batch.id, "no operation recorded after 'submitting': resubmit")
             elif batch.uncertain:
                 self._journal.note(
@@ -164,7 +164,7 @@ class BulkRunner:
 
     def _reattach(self) -> dict[str, Operation]:
         in_flight: dict[str, Operation] = {}
-        for batch in self._journal.batches("submitted"):
+        for batch in self._journal.batches(BatchState.SUBMITTED):
             try:
                 in_flight[batch.id] = self.client.get_operation(batch.operation)
             except NotFound as error:
@@ -204,7 +204,9 @@ class BulkRunner:
                 operation = send(request)
             except (ApiError, TransportError) as error:
                 self._failures_in_a_row += 1
-                uncertain = isinstance(error, TransportError) or (error.request_sent and error.code in _MAYBE_SEEN)
+                uncertain = isinstance(error, TransportError) or (
+                    not isinstance(error, ConnectError) and error.code in _MAYBE_SEEN
+                )
                 self._journal.submit_failed(
                     batch.id, f"submit failed ({_reason(error)})", uncertain=uncertain, max_attempts=self.max_attempts
                 )

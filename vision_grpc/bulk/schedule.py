@@ -11,8 +11,10 @@ rounds other operations cause. No I/O here: the clock is injectable.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+
+from vision_grpc._core.policies import backoff
 
 __all__ = ["PollSchedule"]
 
@@ -20,7 +22,7 @@ __all__ = ["PollSchedule"]
 @dataclass
 class _Slot:
     next_at: float
-    delay: float
+    delays: Iterator[float]  # the same backoff every schedule in the library draws from
 
 
 class PollSchedule:
@@ -43,7 +45,9 @@ class PollSchedule:
     def add(self, key: str, *, now: bool = False) -> None:
         """Start polling ``key``: first poll after ``initial`` seconds, or at once with ``now=True``."""
         at = self._clock()
-        self._slots[key] = _Slot(at if now else at + self.initial, self.initial)
+        delays = backoff(self.initial, self.multiplier, self.maximum)
+        first = next(delays)
+        self._slots[key] = _Slot(at if now else at + first, delays)
 
     def remove(self, key: str) -> None:
         self._slots.pop(key, None)
@@ -58,8 +62,7 @@ class PollSchedule:
     def polled(self, key: str) -> None:
         """``key`` was just polled (successfully or not): next poll after the grown delay."""
         slot = self._slots[key]
-        slot.delay = min(slot.delay * self.multiplier, self.maximum)
-        slot.next_at = self._clock() + slot.delay
+        slot.next_at = self._clock() + next(slot.delays)
 
     def next_at(self) -> float | None:
         """The earliest next-poll time (``clock`` seconds), or None when nothing is scheduled."""

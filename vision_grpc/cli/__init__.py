@@ -14,10 +14,9 @@ import sys
 from collections.abc import Sequence
 
 from vision_grpc.cli._common import add_connection_flags
+from vision_grpc.cli._exit import ExitCode
 
 __all__ = ["main"]
-
-EXIT_OK, EXIT_USAGE, EXIT_API, EXIT_TIMEOUT, EXIT_TRANSPORT, EXIT_INTERRUPTED = 0, 2, 3, 4, 5, 130
 
 
 def _features(parser: argparse.ArgumentParser) -> None:
@@ -93,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return emulator_main(argv[1:])
     args = _parser().parse_args(argv)
-    return _run(args)
+    return int(_run(args))
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -116,33 +115,35 @@ def _run(args: argparse.Namespace) -> int:
     try:
         return handler(args)
     except errors.ValidationError as exc:
-        return _fail(EXIT_USAGE, f"invalid request: {exc}")
+        return _fail(ExitCode.USAGE, f"invalid request: {exc}")
     except (UsageError, JournalError) as exc:
-        return _fail(EXIT_USAGE, str(exc))
+        return _fail(ExitCode.USAGE, str(exc))
     except errors.OperationTimeout as exc:
-        return _fail(EXIT_TIMEOUT, f"{exc} (vision-grpc operation wait {exc.name})")
+        return _fail(ExitCode.TIMEOUT, f"{exc} (vision-grpc operation wait {exc.name})")
+    except errors.ConnectError as exc:
+        return _fail(ExitCode.TRANSPORT, str(exc))
     except errors.ApiError as exc:
-        return _fail(EXIT_API if exc.request_sent else EXIT_TRANSPORT, str(exc))
+        return _fail(ExitCode.API, str(exc))
     except errors.OperationError as exc:
-        return _fail(EXIT_API, str(exc))
+        return _fail(ExitCode.API, str(exc))
     except errors.TransportError as exc:
-        return _fail(EXIT_TRANSPORT, str(exc))
+        return _fail(ExitCode.TRANSPORT, str(exc))
     except errors.VisionError as exc:
-        return _fail(EXIT_API, str(exc))
+        return _fail(ExitCode.API, str(exc))
     except KeyboardInterrupt:
-        return _fail(EXIT_INTERRUPTED, "interrupted")
+        return _fail(ExitCode.INTERRUPTED, "interrupted")
     # User errors that are not the library's: one line on stderr, exit 2, no traceback.
     except ImportError as exc:
-        return _fail(EXIT_USAGE, _install_hint(exc))
+        return _fail(ExitCode.USAGE, _install_hint(exc))
     except OSError as exc:  # a missing input, list or journal directory; an unreadable file
         what = f"{exc.strerror}: {exc.filename}" if exc.strerror and exc.filename else str(exc)
-        return _fail(EXIT_USAGE, what)
+        return _fail(ExitCode.USAGE, what)
     except sqlite3.Error as exc:
-        return _fail(EXIT_USAGE, f"journal {getattr(args, 'journal', '')}: {exc}")
+        return _fail(ExitCode.USAGE, f"journal {getattr(args, 'journal', '')}: {exc}")
     except _auth_errors() as exc:
-        return _fail(EXIT_USAGE, f"credentials: {exc}")
+        return _fail(ExitCode.USAGE, f"credentials: {exc}")
     except (ValueError, TypeError) as exc:
-        return _fail(EXIT_USAGE, f"{exc} ({type(exc).__name__})")
+        return _fail(ExitCode.USAGE, f"{exc} ({type(exc).__name__})")
 
 
 # Optional dependencies and the extra that installs each.

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from vision_grpc.cli._common import UsageError, emit, make_client, operation_document, stage_inputs, storage_for_args
+from vision_grpc.cli._exit import ExitCode
 from vision_grpc.cli._progress import OperationProgress
 
 __all__ = ["annotate_files", "annotate_images", "operation", "outputs", "bulk"]
@@ -23,7 +24,7 @@ KIND_EXTENSIONS = {
 def wait_and_report(args: argparse.Namespace, client: Any, op: Any) -> int:
     if args.no_wait:
         emit(args, operation_document(op), f"submitted {op.name}")
-        return 0
+        return ExitCode.OK
     with OperationProgress(enabled=not args.json) as progress:
         progress.update(op)
         op.wait(timeout=args.wait_timeout, on_update=progress.update)
@@ -34,10 +35,10 @@ def wait_and_report(args: argparse.Namespace, client: Any, op: Any) -> int:
         from vision_grpc.errors import OperationError
 
         print(f"vision-grpc: {OperationError(op.name, op.proto.error)}", file=sys.stderr)
-        return 3
+        return ExitCode.API
     uris = _output_prefixes(op)
     emit(args, document, f"{op.name} done in {progress.elapsed:.1f}s; results under:\n  " + "\n  ".join(uris))
-    return 0
+    return ExitCode.OK
 
 
 def _output_prefixes(op: Any) -> list[str]:
@@ -78,7 +79,7 @@ def annotate_images(args: argparse.Namespace) -> int:
             for name, r in zip(args.inputs, response.responses, strict=True)
         ]
         emit(args, document, "\n".join(lines))
-        return 0
+        return ExitCode.OK
 
 
 def operation(args: argparse.Namespace) -> int:
@@ -86,18 +87,18 @@ def operation(args: argparse.Namespace) -> int:
         if args.action == "cancel":
             client.cancel_operation(args.name)
             emit(args, {"name": args.name, "cancelled": True}, f"cancel requested for {args.name}")
-            return 0
+            return ExitCode.OK
         if args.action == "delete":
             client.delete_operation(args.name)
             emit(args, {"name": args.name, "deleted": True}, f"deleted {args.name}")
-            return 0
+            return ExitCode.OK
         op = client.get_operation(args.name)
         if args.action == "wait":
             args.no_wait = False
             return wait_and_report(args, client, op)
         document = operation_document(op)
         emit(args, document, json.dumps(document, indent=2))
-        return 0
+        return ExitCode.OK
 
 
 def outputs(args: argparse.Namespace) -> int:
@@ -123,7 +124,7 @@ def outputs(args: argparse.Namespace) -> int:
     document = {"results": [_result_document(r) for r in results], f"{unit}s": len(results), "errors": errors}
     blocks = [f"== {_label(r)} ==\n{r.text or (r.error.message if r.error else '')}" for r in results]
     emit(args, document, "\n\n".join([*blocks, summary]))
-    return 0
+    return ExitCode.OK
 
 
 def _label(result: Any) -> str:
@@ -180,8 +181,8 @@ def bulk(args: argparse.Namespace) -> int:
     lines += [f"PENDING {r.uri}: {r.reason}" for r in report.pending]
     emit(args, document, "\n".join(lines))
     if report.pending:  # the wait timed out (or submits are to be retried): run again with the same journal
-        return 4
-    return 3 if report.failed else 0
+        return ExitCode.TIMEOUT
+    return ExitCode.API if report.failed else ExitCode.OK
 
 
 def _bulk_inputs(args: argparse.Namespace) -> list[str]:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vision_grpc._core.options import PollPolicy, RetryPolicy
+from vision_grpc._core.policies import PollPolicy, RetryPolicy
 from vision_grpc.errors import ValidationError
 
 if TYPE_CHECKING:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from vision_grpc.cli._common import UsageError, emit, make_client, storage_for_args
+from vision_grpc.cli._exit import ExitCode
 from vision_grpc.cli._progress import OperationProgress
 
 __all__ = ["demo"]
@@ -76,7 +77,7 @@ def demo(args: argparse.Namespace) -> int:
         lines.append(f"  page {page['page']}: {page['words']} words")
         lines += [f"    | {line}" for line in page["first_lines"]]
     emit(args, document, "\n".join(lines))
-    return 0 if pages and all(p["error"] is None for p in summary) else 3
+    return ExitCode.OK if pages and all(p["error"] is None for p in summary) else ExitCode.API
 
 
 def _page_summary(page: Any) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from vision_grpc._core.methods import OPERATIONS_SERVICE
 from vision_grpc._core.options import ClientOptions
 from vision_grpc._gen.v1 import image_annotator_pb2_grpc as v1_grpc
 from vision_grpc._gen.v1p4beta1 import image_annotator_pb2_grpc as v1p4beta1_grpc
-from vision_grpc.errors import ApiError, from_status
+from vision_grpc.errors import ApiError, ConnectError, from_status
 
 __all__ = ["channel_credentials", "channel_options", "compression", "error_from_rpc", "open_channel", "stub_callables"]
 
@@ -83,7 +83,11 @@ def stub_callables(channel: Any) -> dict[str, Any]:
 
 
 def error_from_rpc(error: grpc.RpcError) -> ApiError:
-    """Map a gRPC failure, decoding ``grpc-status-details-bin`` rich details via grpcio-status."""
+    """Map a gRPC failure, decoding ``grpc-status-details-bin`` rich details via grpcio-status.
+
+    gRPC reports a connection that could not be made as UNAVAILABLE "failed to connect ...":
+    that one becomes a ``ConnectError`` (the request never left).
+    """
     call: Any = error
     try:
         status = rpc_status.from_call(call)
@@ -92,8 +96,6 @@ def error_from_rpc(error: grpc.RpcError) -> ApiError:
     code = call.code() if hasattr(call, "code") else grpc.StatusCode.UNKNOWN
     if status is None:
         status = status_pb2.Status(code=code.value[0], message=call.details() or "")
-    mapped = from_status(status)
-    details = (call.details() or "").lower()
-    if status.code == code_pb2.UNAVAILABLE and "failed to connect" in details:
-        mapped.request_sent = False
-    return mapped
+    if status.code == code_pb2.UNAVAILABLE and "failed to connect" in (call.details() or "").lower():
+        return ConnectError(status.message, status=status)
+    return from_status(status)

@@ -15,11 +15,14 @@ from google.rpc import code_pb2
 from vision_grpc._auth import AuthPlan, token_request
 from vision_grpc._core.methods import MethodInfo
 from vision_grpc._core.options import ClientOptions
-from vision_grpc.errors import TransportError, api_error
+from vision_grpc.errors import ConnectError, TransportError, api_error
+from vision_grpc.transports._error_map import ErrorMap
 from vision_grpc.transports._rest_common import RestCodec
 from vision_grpc.transports.base import Metadata
 
-__all__ = ["RestTransport"]
+__all__ = ["RestTransport", "urllib3_error_map"]
+
+DEADLINE, UNAVAILABLE = code_pb2.DEADLINE_EXCEEDED, code_pb2.UNAVAILABLE
 
 
 def _urllib3() -> Any:
@@ -30,6 +33,21 @@ def _urllib3() -> Any:
     return urllib3
 
 
+def urllib3_error_map(origin: str) -> ErrorMap:
+    """urllib3's exceptions, most specific first (``NewConnectionError`` is also a ``TimeoutError``)."""
+    errors = _urllib3().exceptions
+    return ErrorMap(
+        [
+            # No connection was made: the request never left, so any call may be sent again.
+            (errors.NewConnectionError, lambda exc, _: ConnectError(f"cannot connect to {origin}: {exc}")),
+            (errors.TimeoutError, lambda _, timeout: api_error(DEADLINE, f"no answer within {timeout}s")),
+            # The connection dropped mid-call: transient, as over gRPC, but the server may have seen it.
+            (errors.ProtocolError, lambda exc, _: api_error(UNAVAILABLE, f"connection to {origin} lost: {exc}")),
+            (errors.HTTPError, lambda exc, _: TransportError(f"{type(exc).__name__} talking to {origin}: {exc}")),
+        ]
+    )
+
+
 class RestTransport:
     """Calls over one urllib3 connection pool to the endpoint (connections are reused)."""
 
@@ -38,8 +56,8 @@ class RestTransport:
         self._codec = RestCodec(options, auth)
         pool_class = urllib3.HTTPConnectionPool if self._codec.scheme == "http" else urllib3.HTTPSConnectionPool
         self._pool = pool_class(self._codec.host, self._codec.port, maxsize=pool_size, block=False, retries=False)
-        self._errors = urllib3.exceptions
         self._token_request = token_request() if auth.credentials is not None else None
+        self._errors = urllib3_error_map(self._codec.origin)
 
     def call(self, method: MethodInfo, request: Message, *, timeout: float | None, metadata: Metadata) -> Message:
         prepared = self._codec.prepare(method, request, metadata)
@@ -47,7 +65,7 @@ class RestTransport:
             self._codec.credentials.before_request(
                 self._token_request, prepared.method, self._codec.origin + prepared.url, prepared.headers
             )
-        try:
+        with self._errors.during(timeout):
             response = self._pool.urlopen(
                 prepared.method,
                 prepared.url,
@@ -58,16 +76,6 @@ class RestTransport:
                 redirect=False,
                 preload_content=True,
             )
-        except self._errors.NewConnectionError as exc:
-            error = api_error(code_pb2.UNAVAILABLE, f"cannot connect to {self._codec.origin}: {exc}")
-            error.request_sent = False
-            raise error from exc
-        except (self._errors.TimeoutError, self._errors.ReadTimeoutError) as exc:
-            raise api_error(code_pb2.DEADLINE_EXCEEDED, f"no answer within {timeout}s") from exc
-        except self._errors.ProtocolError as exc:  # the connection dropped mid-call: transient, as over gRPC
-            raise api_error(code_pb2.UNAVAILABLE, f"connection to {self._codec.origin} lost: {exc}") from exc
-        except self._errors.HTTPError as exc:
-            raise TransportError(f"{type(exc).__name__} talking to {self._codec.origin}: {exc}") from exc
         return self._codec.read(method, response.status, response.data, response.headers.get("content-type", ""))
 
     def close(self) -> None:

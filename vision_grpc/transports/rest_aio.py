@@ -15,11 +15,14 @@ from google.rpc import code_pb2
 from vision_grpc._auth import AuthPlan, token_request
 from vision_grpc._core.methods import MethodInfo
 from vision_grpc._core.options import ClientOptions
-from vision_grpc.errors import TransportError, api_error
+from vision_grpc.errors import ConnectError, TransportError, api_error
+from vision_grpc.transports._error_map import ErrorMap
 from vision_grpc.transports._rest_common import RestCodec
 from vision_grpc.transports.base import Metadata
 
-__all__ = ["AsyncRestTransport"]
+__all__ = ["AsyncRestTransport", "aiohttp_error_map"]
+
+DEADLINE, UNAVAILABLE = code_pb2.DEADLINE_EXCEEDED, code_pb2.UNAVAILABLE
 
 
 def _aiohttp() -> Any:
@@ -28,6 +31,25 @@ def _aiohttp() -> Any:
     except ImportError as exc:
         raise ImportError("AsyncClient(transport='rest') needs aiohttp: pip install 'vision-grpc[rest-async]'") from exc
     return aiohttp
+
+
+def aiohttp_error_map(origin: str) -> ErrorMap:
+    """aiohttp's exceptions, most specific first (``ClientConnectorError`` is also a ``ClientOSError``)."""
+    aiohttp = _aiohttp()
+    return ErrorMap(
+        [
+            # No connection was made: the request never left, so any call may be sent again.
+            (aiohttp.ClientConnectorError, lambda exc, _: ConnectError(f"cannot connect to {origin}: {exc}")),
+            # The connection dropped mid-call: transient, as over gRPC, but the server may have seen it.
+            (
+                aiohttp.ServerDisconnectedError,
+                lambda exc, _: api_error(UNAVAILABLE, f"connection to {origin} lost: {exc}"),
+            ),
+            (aiohttp.ClientOSError, lambda exc, _: api_error(UNAVAILABLE, f"connection to {origin} lost: {exc}")),
+            (asyncio.TimeoutError, lambda _, timeout: api_error(DEADLINE, f"no answer within {timeout}s")),
+            (aiohttp.ClientError, lambda exc, _: TransportError(f"{type(exc).__name__} talking to {origin}: {exc}")),
+        ]
+    )
 
 
 class AsyncRestTransport:
@@ -42,6 +64,7 @@ class AsyncRestTransport:
         self._session: Any = None
         self._pool_size = pool_size
         self._token_request = token_request() if auth.credentials is not None else None
+        self._errors = aiohttp_error_map(self._codec.origin)
 
     def _get_session(self) -> Any:
         if self._session is None:  # created lazily: aiohttp wants a running loop
@@ -58,31 +81,20 @@ class AsyncRestTransport:
             if not credentials.valid:  # token refresh is blocking google-auth I/O: keep it off the loop
                 await asyncio.to_thread(credentials.refresh, self._token_request)
             credentials.apply(prepared.headers)
-        aiohttp = self._aiohttp
-        try:
-            # encoded=True: send the path exactly as the transcoder percent-encoded it (yarl would
-            # otherwise re-encode it, and the two REST clients would put different bytes on the wire).
-            url = self._yarl.URL(self._codec.origin + prepared.url, encoded=True)
+        # encoded=True: send the path exactly as the transcoder percent-encoded it (yarl would
+        # otherwise re-encode it, and the two REST clients would put different bytes on the wire).
+        url = self._yarl.URL(self._codec.origin + prepared.url, encoded=True)
+        with self._errors.during(timeout):
             async with self._get_session().request(
                 prepared.method,
                 url,
                 data=prepared.body,
                 headers=prepared.headers,
-                timeout=aiohttp.ClientTimeout(total=timeout),
+                timeout=self._aiohttp.ClientTimeout(total=timeout),
                 allow_redirects=False,
             ) as response:
                 body = await response.read()
                 status, content_type = response.status, response.headers.get("content-type", "")
-        except aiohttp.ClientConnectorError as exc:
-            error = api_error(code_pb2.UNAVAILABLE, f"cannot connect to {self._codec.origin}: {exc}")
-            error.request_sent = False
-            raise error from exc
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:  # dropped mid-call: transient
-            raise api_error(code_pb2.UNAVAILABLE, f"connection to {self._codec.origin} lost: {exc}") from exc
-        except asyncio.TimeoutError as exc:
-            raise api_error(code_pb2.DEADLINE_EXCEEDED, f"no answer within {timeout}s") from exc
-        except aiohttp.ClientError as exc:
-            raise TransportError(f"{type(exc).__name__} talking to {self._codec.origin}: {exc}") from exc
         return self._codec.read(method, status, body, content_type)
 
     async def close(self) -> None:
