@@ -56,7 +56,6 @@ __all__ = [
     "code_name",
     "from_http",
     "from_status",
-    "http_error_body",
     "http_status_for",
     "code_for_http_status",
 ]
@@ -333,16 +332,6 @@ def _json_error(body: bytes) -> status_pb2.Status | None:
         status.details.append(packed)
     return status
 
-
-def http_error_body(status: status_pb2.Status) -> tuple[int, bytes]:
-    """The service's JSON error shape for a status (used by the emulator's REST front)."""
-    from google.protobuf import json_format
-
-    details = [json_format.MessageToDict(d) for d in status.details]
-    error = {"code": http_status_for(status.code), "message": status.message, "status": code_name(status.code)}
-    if details:
-        error["details"] = details
-    return http_status_for(status.code), json.dumps({"error": error}).encode()
 
 
 def api_error(code: int, message: str, *details: Message) -> ApiError:

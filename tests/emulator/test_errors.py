@@ -169,7 +169,7 @@ def test_recorded_calls_are_bounded(new_service: Callable[..., EmulatorService])
 
 
 def test_annotator_errors(emulator: Emulator, api: ModuleType, stub: Any, ops: Any, prefix: str) -> None:
-    from vision_grpc.emulator._status import api_error
+    from vision_grpc.errors import api_error
 
     def refuses(image: ImageInput, feature: Any, response: Any) -> None:
         raise api_error(code_pb2.INVALID_ARGUMENT, "Bad image data.")

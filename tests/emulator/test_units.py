@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 
 from tests.emulator.conftest import make_gif, make_pdf, make_tiff
-from vision_grpc.emulator import InvalidUri, ObjectNotFound, Storage
+from vision_grpc.emulator import BucketDir, InvalidUri, ObjectNotFound
 from vision_grpc.emulator._jobs import select_pages
 from vision_grpc.emulator._pages import UnreadableDocument, count_pages
 from vision_grpc.testing import Emulator
 
 
 def test_storage_maps_uris_to_files(tmp_path: Path) -> None:
-    storage = Storage(tmp_path)
+    storage = BucketDir(tmp_path)
     storage.write("gs://bucket/a/b.json", b"{}")
     assert (tmp_path / "bucket" / "a" / "b.json").read_bytes() == b"{}"
     assert storage.read("gs://bucket/a/b.json") == b"{}"
@@ -45,11 +45,11 @@ def test_storage_maps_uris_to_files(tmp_path: Path) -> None:
 )
 def test_storage_refuses_bad_uris(tmp_path: Path, uri: str) -> None:
     with pytest.raises(InvalidUri):
-        Storage(tmp_path).write(uri, b"x")
+        BucketDir(tmp_path).write(uri, b"x")
 
 
 def test_storage_lists_by_uri_prefix(tmp_path: Path) -> None:
-    storage = Storage(tmp_path)
+    storage = BucketDir(tmp_path)
     for name in ["out/output-1-to-2.json", "out/output-3-to-3.json", "out-other/x", "outer", "in/doc.pdf"]:
         storage.write(f"gs://b/{name}", b"")
     assert storage.list("gs://b/out/") == ["gs://b/out/output-1-to-2.json", "gs://b/out/output-3-to-3.json"]

@@ -11,6 +11,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from vision_grpc import errors
 from vision_grpc._core.options import ClientOptions, PollPolicy, RetryPolicy, split_endpoint
+from vision_grpc.emulator.rest_server import http_error_body
 
 
 @pytest.mark.parametrize(
@@ -50,7 +51,7 @@ def _rich_status() -> status_pb2.Status:
 
 
 def test_rich_details_decode_over_json_like_over_grpc() -> None:
-    http, body = errors.http_error_body(_rich_status())
+    http, body = http_error_body(_rich_status())
     assert http == 429
     for error in (errors.from_status(_rich_status()), errors.from_http(http, body, "application/json")):
         assert isinstance(error, errors.ResourceExhausted)

@@ -1,23 +1,41 @@
 """A local emulator of the Cloud Vision ImageAnnotator service and its long-running operations.
 
-Tests and demos run against it offline: no credentials, no network. The core
-(``EmulatorService``) is transport-agnostic; ``vision_grpc.emulator.grpc_server`` serves it over
-gRPC (a REST front can wrap the same core). Cloud Storage is a directory (``gs://bucket/path`` is
-``DIR/bucket/path``). Most users want ``vision_grpc.testing.Emulator`` (in-process, port 0, temp
-storage) or ``python -m vision_grpc.emulator`` (a standalone server).
+Tests and demos run against it offline: no credentials, no network. Cloud Storage is a
+directory (``gs://bucket/path`` is ``DIR/bucket/path``). Most users want
+``vision_grpc.testing.Emulator`` (in-process, port 0, temp storage) or
+``python -m vision_grpc.emulator`` (a standalone server).
+
+Public face:
+
+* ``EmulatorService`` (``_service``): the transport-agnostic core, one ``call`` per RPC;
+  ``.faults`` (``FaultInjector``), ``.calls`` (``RecordedCall``), ``.annotators``, ``.storage``.
+* ``grpc_server`` / ``rest_server``: the gRPC and HTTP/1.1 JSON fronts over one service;
+  ``__main__`` runs both.
+* ``AnnotatorRegistry``, ``Annotator``, ``ImageInput``: plug in annotators per feature type.
+* ``BucketDir``, ``ObjectNotFound``, ``InvalidUri``: the storage directory and its errors.
+
+Inside, each module imports only those below it (an import-linter contract keeps it so):
+
+* ``_operations`` (google.longrunning over ``_store``, finished on time by ``_finisher``),
+  ``_jobs`` (reads inputs, annotates, writes output shards), ``_faults`` (injected failures).
+* ``_annotate`` (the registry) over ``_pdf_text`` (the text features from PDF text layers).
+* ``_image`` (what an annotator gets), ``_pages`` (page counts of PDF/TIFF/GIF, the PDFium lock).
+* ``_buckets`` (``BucketDir``), ``_store`` (the operation records), ``_status`` (statuses and errors).
 """
 
 from __future__ import annotations
 
-from vision_grpc.emulator._annotate import Annotator, AnnotatorRegistry, ImageInput
+from vision_grpc.emulator._annotate import AnnotatorRegistry
+from vision_grpc.emulator._buckets import BucketDir, InvalidUri, ObjectNotFound
 from vision_grpc.emulator._faults import Fault, FaultInjector
+from vision_grpc.emulator._image import Annotator, ImageInput
 from vision_grpc.emulator._service import RECORDED_METADATA, EmulatorService, RecordedCall
-from vision_grpc.emulator._storage import InvalidUri, ObjectNotFound, Storage
 
 __all__ = [
     "RECORDED_METADATA",
     "Annotator",
     "AnnotatorRegistry",
+    "BucketDir",
     "EmulatorService",
     "Fault",
     "FaultInjector",
@@ -25,5 +43,4 @@ __all__ = [
     "InvalidUri",
     "ObjectNotFound",
     "RecordedCall",
-    "Storage",
 ]

@@ -5,8 +5,9 @@ TEXT_DETECTION from the text layer of PDF pages (``_pdf_text``, with pypdfium2);
 feature yields an ``AnnotateImageResponse`` whose ``error`` is UNIMPLEMENTED naming the features
 ("the emulator does not compute LABEL_DETECTION yet"), as the real service reports per-image
 failures. ``AnnotatorRegistry({})`` starts empty instead. Real or fake engines are plugged in
-with ``AnnotatorRegistry.register``: an annotator receives the image (bytes, mime type, URI, page
-number), the ``Feature`` and the version's ``AnnotateImageResponse`` to fill in. Annotators must
+with ``AnnotatorRegistry.register``: an annotator (``_image.Annotator``) receives the image
+(``_image.ImageInput``: bytes, mime type, URI, page number), the ``Feature`` and the version's
+``AnnotateImageResponse`` to fill in. Annotators must
 be deterministic: the same input must give the same output. Filled-in annotations are kept even
 when another feature fails, as the service documents.
 """
@@ -14,45 +15,22 @@ when another feature fails, as the service documents.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from google.protobuf.message import Message
 from google.rpc import code_pb2
 
+from vision_grpc.emulator._image import Annotator, ImageInput, feature_name
+from vision_grpc.emulator._pdf_text import TEXT_ANNOTATORS
 from vision_grpc.emulator._status import status
 from vision_grpc.errors import ApiError
 
-__all__ = ["Annotator", "AnnotatorRegistry", "ImageInput", "default_annotators"]
-
-
-@dataclass(frozen=True)
-class ImageInput:
-    """One image to annotate: a standalone image, or one page of a PDF/TIFF/GIF file."""
-
-    content: bytes  # the image's bytes; for a file page, the whole file's bytes
-    mime_type: str = ""  # the file's mime type; "" for a standalone image
-    uri: str = ""  # where it was read from (gs://...), "" for inline content
-    page_number: int = 0  # 1-based page of a file; 0 for a standalone image
-
-
-# (image, feature, response): fill ``response`` (the version's AnnotateImageResponse) for ``feature``;
-# raise ``vision_grpc.errors.ApiError`` to report this image's failure in ``response.error``.
-Annotator = Callable[[ImageInput, Message, Message], None]
-
-
-def feature_name(feature: Any) -> str:
-    """``Feature.type`` as its enum name (``"DOCUMENT_TEXT_DETECTION"``)."""
-    number = feature.type
-    value = feature.DESCRIPTOR.fields_by_name["type"].enum_type.values_by_number.get(number)
-    return str(value.name) if value is not None else str(number)
+__all__ = ["AnnotatorRegistry", "default_annotators"]
 
 
 def default_annotators() -> dict[str, Annotator]:
     """The built-in annotators: both text features from PDF text layers."""
-    from vision_grpc.emulator._pdf_text import TEXT_ANNOTATORS  # here: _pdf_text imports this module
-
     return dict(TEXT_ANNOTATORS)
 
 

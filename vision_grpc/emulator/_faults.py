@@ -21,8 +21,8 @@ from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from vision_grpc._core.methods import METHODS, OPERATIONS, MethodInfo
-from vision_grpc.emulator._status import api_error, status
-from vision_grpc.errors import code_name
+from vision_grpc.emulator._status import status
+from vision_grpc.errors import api_error, code_name
 
 __all__ = ["Fault", "FaultInjector"]
 

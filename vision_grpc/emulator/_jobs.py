@@ -24,10 +24,12 @@ from google.rpc import code_pb2, status_pb2
 
 from vision_grpc._core.methods import VERSIONS, MethodInfo
 from vision_grpc._core.validate import MAX_ASYNC_FILE_PAGES
-from vision_grpc.emulator._annotate import AnnotatorRegistry, ImageInput
+from vision_grpc.emulator._annotate import AnnotatorRegistry
+from vision_grpc.emulator._buckets import BucketDir, InvalidUri, ObjectNotFound, parse_gs_uri
+from vision_grpc.emulator._image import ImageInput
 from vision_grpc.emulator._pages import MIME_TYPES, UnreadableDocument, count_pages
-from vision_grpc.emulator._status import api_error, invalid_argument, not_found, status
-from vision_grpc.emulator._storage import InvalidUri, ObjectNotFound, Storage, parse_gs_uri
+from vision_grpc.emulator._status import invalid_argument, not_found, status
+from vision_grpc.errors import api_error
 
 __all__ = ["DEFAULT_BATCH_SIZE", "Jobs"]
 
@@ -43,7 +45,7 @@ def _module(method: MethodInfo) -> ModuleType:
 class Jobs:
     """Annotates requests of either API version against ``storage`` with ``annotators``."""
 
-    def __init__(self, storage: Storage, annotators: AnnotatorRegistry) -> None:
+    def __init__(self, storage: BucketDir, annotators: AnnotatorRegistry) -> None:
         self.storage = storage
         self.annotators = annotators
 

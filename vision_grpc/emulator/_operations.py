@@ -32,9 +32,9 @@ from vision_grpc._gen.v1 import image_annotator_pb2 as v1
 from vision_grpc.emulator._faults import FaultInjector
 from vision_grpc.emulator._finisher import Finisher
 from vision_grpc.emulator._jobs import Jobs
-from vision_grpc.emulator._status import api_error, invalid_argument, not_found, status
+from vision_grpc.emulator._status import invalid_argument, not_found, status
 from vision_grpc.emulator._store import OperationRecord, OperationStore, StoreFull
-from vision_grpc.errors import ApiError
+from vision_grpc.errors import ApiError, api_error
 
 __all__ = ["MAX_WAIT_SECONDS", "Operations"]
 

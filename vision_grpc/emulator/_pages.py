@@ -6,6 +6,7 @@ rendering engine. PDF pages are counted with pypdfium2 when it is installed, els
 objects (``/Type /Page``, not ``/Pages``) of the file, each object number once; TIFF pages by
 walking the IFD chain (classic and BigTIFF); GIF frames by counting image descriptors. Every loop
 is bounded and malformed files raise ``UnreadableDocument`` instead of looping or crashing.
+``PDFIUM_LOCK`` guards every use of PDFium here and in ``_pdf_text`` (which reads page text).
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ from __future__ import annotations
 import importlib
 import re
 import struct
+import threading
 from typing import Any
 
-__all__ = ["MIME_TYPES", "UnreadableDocument", "count_pages"]
+__all__ = ["MIME_TYPES", "PDFIUM_LOCK", "UnreadableDocument", "count_pages"]
 
 MIME_TYPES = ("application/pdf", "image/tiff", "image/gif")
 MAX_PAGES = 100_000
+# PDFium is not thread-safe and the servers annotate on several threads: every use holds this lock.
+PDFIUM_LOCK = threading.Lock()
 
 _PDF_OBJECT = re.compile(rb"(?<![0-9])(\d+)\s+\d+\s+obj\b")
 _PDF_PAGE = re.compile(rb"/Type\s*/Page(?![A-Za-z0-9_.#-])")
@@ -50,9 +54,7 @@ def _pdf_pages(data: bytes) -> int:
         raise UnreadableDocument("not a PDF: no %PDF- header")
     pdfium = _optional("pypdfium2")
     if pdfium is not None:
-        from vision_grpc.emulator._pdf_text import PDFIUM_LOCK
-
-        with PDFIUM_LOCK:  # PDFium is not thread-safe and the server annotates on several threads
+        with PDFIUM_LOCK:
             try:
                 document = pdfium.PdfDocument(data)
             except pdfium.PdfiumError as exc:

@@ -21,7 +21,6 @@ UNIMPLEMENTED error. Output is deterministic: the same file gives the same bytes
 from __future__ import annotations
 
 import importlib
-import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -31,13 +30,12 @@ from typing import Any
 from google.protobuf.message import Message
 from google.rpc import code_pb2
 
-from vision_grpc.emulator._annotate import Annotator, ImageInput, feature_name
-from vision_grpc.emulator._pages import UnreadableDocument
-from vision_grpc.emulator._status import api_error
+from vision_grpc.emulator._image import Annotator, ImageInput, feature_name
+from vision_grpc.emulator._pages import PDFIUM_LOCK, UnreadableDocument
+from vision_grpc.errors import api_error
 
 __all__ = [
     "OCR_NOT_IMPLEMENTED",
-    "PDFIUM_LOCK",
     "TEXT_ANNOTATORS",
     "Box",
     "Glyph",
@@ -56,8 +54,6 @@ PARAGRAPH_GAP, BLOCK_GAP, SIZE_CHANGE = 0.5, 1.2, 1.2  # in line heights; ratio 
 SPACE, EOL_SURE_SPACE, LINE_BREAK = 1, 3, 5
 BREAK_TEXT = {SPACE: " ", EOL_SURE_SPACE: "\n", LINE_BREAK: "\n"}
 BLOCK_TEXT = 1  # Block.BlockType.TEXT
-# PDFium is not thread-safe and the servers annotate on several threads: every use holds this lock.
-PDFIUM_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)

@@ -30,13 +30,13 @@ from google.rpc import code_pb2
 from vision_grpc._core import validate as _validate_module
 from vision_grpc._core.methods import MethodInfo
 from vision_grpc.emulator._annotate import AnnotatorRegistry
+from vision_grpc.emulator._buckets import BucketDir
 from vision_grpc.emulator._faults import FaultInjector
 from vision_grpc.emulator._jobs import Jobs
 from vision_grpc.emulator._operations import Operations
-from vision_grpc.emulator._status import api_error, invalid_argument
-from vision_grpc.emulator._storage import Storage
+from vision_grpc.emulator._status import invalid_argument
 from vision_grpc.emulator._store import OperationStore
-from vision_grpc.errors import ApiError, ValidationError
+from vision_grpc.errors import ApiError, ValidationError, api_error
 
 __all__ = ["RECORDED_METADATA", "EmulatorService", "RecordedCall"]
 
@@ -80,7 +80,7 @@ class EmulatorService:
         annotators: AnnotatorRegistry | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.storage = Storage(storage_dir)
+        self.storage = BucketDir(storage_dir)
         self.annotators = annotators if annotators is not None else AnnotatorRegistry()
         self.faults = FaultInjector()
         self.reject_api_keys_for_async_files = reject_api_keys_for_async_files

@@ -1,9 +1,11 @@
-"""Building the ``ApiError`` s the emulator raises, each carrying a full ``google.rpc.Status``.
+"""Building the statuses and errors the emulator reports: ``status``, ``invalid_argument``, ``not_found``.
 
 Every error the emulator reports, whatever the transport, starts as a ``google.rpc.Status``
 with rich details (``BadRequest``, ``RetryInfo``, ...), so the gRPC front can send it in
-``grpc-status-details-bin`` and a REST front can render the same JSON error body. Errors are
-built with ``vision_grpc.errors.from_status`` so they are the same classes a client would raise.
+``grpc-status-details-bin`` and the REST front can render the same JSON error body
+(``rest_server.http_error_body``). Errors are raised with ``vision_grpc.errors.api_error`` so
+they are the same classes a client would raise; ``status`` builds a bare status for what is not
+raised (a per-image ``error``, a failed operation).
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ from __future__ import annotations
 from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
-from vision_grpc.errors import ApiError, from_status
+from vision_grpc.errors import ApiError, api_error
 
-__all__ = ["api_error", "invalid_argument", "not_found", "status"]
+__all__ = ["invalid_argument", "not_found", "status"]
 
 
 def status(code: int, message: str, *details: Message) -> status_pb2.Status:
@@ -22,11 +24,6 @@ def status(code: int, message: str, *details: Message) -> status_pb2.Status:
     for detail in details:
         result.details.add().Pack(detail)
     return result
-
-
-def api_error(code: int, message: str, *details: Message) -> ApiError:
-    """The ``ApiError`` subclass for ``code``, with its status (and details) attached."""
-    return from_status(status(code, message, *details))
 
 
 def invalid_argument(field: str, rule: str) -> ApiError:

@@ -3,7 +3,7 @@
 Routes come from the same descriptors and ``google.api.http`` rules as the client's REST
 transport (``_core.methods``), matched and decoded by the server half of the transcoding engine
 (``_transcoding.server.Router``). Errors use the service's JSON shape
-(``{"error": {"code", "message", "status", "details"}}``).
+(``{"error": {"code", "message", "status", "details"}}``, ``http_error_body``).
 
 Each response (status line, headers and body) goes out in one ``send`` on a TCP_NODELAY
 socket: split small writes meet delayed ACKs and cost ~40 ms per call on loopback.
@@ -11,21 +11,23 @@ socket: split small writes meet delayed ACKs and cost ~40 ms per call on loopbac
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
-from google.rpc import code_pb2
+from google.protobuf import json_format
+from google.rpc import code_pb2, status_pb2
 
 from vision_grpc._core.methods import METHODS, OPERATIONS, MethodInfo
 from vision_grpc._transcoding.client import encode_response
 from vision_grpc._transcoding.server import Router
 from vision_grpc.emulator._service import EmulatorService
-from vision_grpc.errors import ApiError, api_error, http_error_body
+from vision_grpc.errors import ApiError, api_error, code_name, http_status_for
 
-__all__ = ["RestServer", "build_router"]
+__all__ = ["RestServer", "build_router", "http_error_body"]
 
 _MAX_BODY = 64 * 1024 * 1024
 _HEADERS_TO_METADATA = (
@@ -35,6 +37,15 @@ _HEADERS_TO_METADATA = (
     "x-goog-api-client",
     "authorization",
 )
+
+
+def http_error_body(status: status_pb2.Status) -> tuple[int, bytes]:
+    """The HTTP status and the service's JSON error body for ``status``."""
+    details = [json_format.MessageToDict(d) for d in status.details]
+    error = {"code": http_status_for(status.code), "message": status.message, "status": code_name(status.code)}
+    if details:
+        error["details"] = details
+    return http_status_for(status.code), json.dumps({"error": error}).encode()
 
 
 def build_router() -> Router[MethodInfo]:

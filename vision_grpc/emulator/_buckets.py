@@ -1,10 +1,11 @@
-"""A directory standing in for Cloud Storage: ``gs://bucket/path`` is the file ``DIR/bucket/path``.
+"""``BucketDir``: the directory standing in for Cloud Storage: ``gs://bucket/path`` is ``DIR/bucket/path``.
 
 The emulator reads its inputs and writes its output shards here, and tests put and get objects
 through the same mapping (``vision_grpc.testing.Emulator.put_object``). Writes are atomic (a temp
 file renamed into place), so a reader never sees half a JSON shard, as with real objects. URIs are
 checked strictly (no ``..``, no empty segments, valid bucket names) so that no URI can name a file
-outside ``DIR``.
+outside ``DIR``. It is a ``vision_grpc.storage.LocalStorage`` with what a server needs on top:
+the directory is created, a missing object is ``ObjectNotFound``, and listings are bounded.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 
 from vision_grpc.storage import InvalidUri, LocalStorage, parse_gs_uri
 
-__all__ = ["InvalidUri", "ObjectNotFound", "Storage", "parse_gs_uri"]
+__all__ = ["BucketDir", "InvalidUri", "ObjectNotFound", "parse_gs_uri"]
 
 
 class ObjectNotFound(LookupError):
@@ -24,7 +25,7 @@ class ObjectNotFound(LookupError):
         super().__init__(f"object not found: {uri}")
 
 
-class Storage(LocalStorage):
+class BucketDir(LocalStorage):
     """``vision_grpc.storage.LocalStorage`` (same mapping, atomic writes, strict URIs) that creates
     its root, says ``ObjectNotFound`` for a missing object and bounds listings."""
 
