@@ -1,7 +1,8 @@
 """The benchmark runs end to end: ``scripts/bench.py --smoke`` exits 0 and writes well-formed JSON.
 
 Only the shape of the results is checked, never a timing (the machine is shared and noisy).
-Also unit-checks the README section rewrite of ``scripts/bench_report.py``.
+Also unit-checks the README section rewrite and the per-round ratios of ``scripts/benchlib``
+(imported as ``scripts.benchlib`` from the repository root, which pytest puts on the path).
 """
 
 from __future__ import annotations
@@ -10,21 +11,14 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from scripts.benchlib import report, stats
+from scripts.benchlib.results import Target
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
-
-
-def _bench_report() -> ModuleType:
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        import bench_report
-    finally:
-        sys.path.remove(str(SCRIPTS))
-    return bench_report
 
 
 @pytest.mark.timeout(300)
@@ -85,7 +79,6 @@ def test_smoke_run_writes_json(tmp_path: Path) -> None:
 
 
 def test_readme_section_is_replaced_only_between_markers(tmp_path: Path) -> None:
-    report = _bench_report()
     readme = tmp_path / "README.md"
     readme.write_text(f"# title\n\nbefore\n{report.README_START}\nold table\n{report.README_END}\nafter\n")
     assert report.update_readme(readme, "new table\n")
@@ -97,9 +90,8 @@ def test_readme_section_is_replaced_only_between_markers(tmp_path: Path) -> None
 
 
 def test_round_ratios_and_targets() -> None:
-    report = _bench_report()
-    assert report.round_ratio([2.0, 3.0, None, 8.0], [1.0, 1.0, 1.0, 2.0]) == 3.0
-    assert report.p99([5.0]) == 5.0
-    assert report.Target("t", 1.05, 1.1, "<=").met is True
-    assert report.Target("t", 0.8, 0.9, ">=").met is False
-    assert report.Target("t", float("nan"), 0.9, ">=").met is None
+    assert stats.round_ratio([2.0, 3.0, None, 8.0], [1.0, 1.0, 1.0, 2.0]) == 3.0
+    assert stats.p99([5.0]) == 5.0
+    assert Target("t", 1.05, 1.1, "<=").met is True
+    assert Target("t", 0.8, 0.9, ">=").met is False
+    assert Target("t", float("nan"), 0.9, ">=").met is None

@@ -1,28 +1,13 @@
-"""A benchmark worker: one client family in its own process, driven over a pipe by ``scripts/bench.py``.
+"""A benchmark worker: one client family in its own process, driven over a pipe by ``bench.py``.
 
-Usage: ``bench_worker.py FAMILY MODE`` with FAMILY ``floor`` (bare grpcio / urllib3 / requests /
-aiohttp with pre-serialized requests), ``ours`` (vision_grpc) or ``official``
-(google-cloud-vision), and MODE ``sync`` or ``async``. Our protos and the official ones cannot
-share a process (protobuf reports duplicate symbols), hence one process per family; sync and
-asyncio clients get separate processes too so that grpc.aio's poller never touches a sync
-measurement.
+Run as ``python -m benchlib.worker FAMILY RUNTIME`` (from ``scripts/``) with FAMILY ``floor`` (bare
+grpcio / urllib3 / requests / aiohttp with pre-serialized requests), ``ours`` (vision_grpc) or
+``official`` (google-cloud-vision), and RUNTIME ``sync`` or ``async`` (see ``series.WorkerId``
+for why each gets its own process).
 
-Protocol: one JSON object per line on stdin, one JSON reply per line on stdout (anything else a
-library prints goes to stderr). Commands:
-
-* ``setup``: ``grpc`` and ``http`` targets and the server's ``fixtures``;
-* ``latency``: ``client``, ``call`` (``submit``, ``get``, ``decode``, ``decode_parse``), at most
-  ``n`` calls and ``max_s`` seconds (after ``warmup`` unmeasured calls the first time); replies
-  ``ns``, the per-call wall times, and ``cpu_s``, this process's CPU time (all threads) for them;
-* ``throughput`` (async only): ``total`` calls with ``concurrency`` in flight, at most ``max_s``;
-  replies ``calls``, ``wall_s`` and ``cpu_s``;
-* ``lag`` (sync, ours/official): ``cases`` ``[[T, reps], ...]`` for each of ``clients``, one
-  thread per (client, T); replies, per operation, the name, when it became done and when
-  ``result()`` returned;
-* ``profile`` (ours): cProfile of ``n`` calls; replies the pstats text and self time per package;
-* ``quit``.
-
-Every loop is bounded by a count and a time limit; the worker exits when its stdin closes.
+It reads one command per line on stdin (``protocol``) and writes one JSON reply per line on
+stdout; anything a library prints goes to stderr. Every loop is bounded by a count and a time
+limit; the worker exits on ``quit`` or when its stdin closes.
 """
 
 from __future__ import annotations
@@ -38,7 +23,10 @@ import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from typing import Any
+
+from .protocol import Batch, Command, Lag, Latency, Profile, Setup, Throughput, from_message
 
 GET_PATH = "/google.longrunning.Operations/GetOperation"
 SUBMIT_PATH = "/google.cloud.vision.v1.ImageAnnotator/AsyncBatchAnnotateFiles"
@@ -53,12 +41,12 @@ AsyncCall = Callable[[], Awaitable[Any]]
 
 
 class Context:
-    """Targets and fixtures from ``setup``."""
+    """Targets and fixtures from ``Setup``, the request bytes decoded."""
 
-    def __init__(self, command: dict[str, Any]) -> None:
-        self.grpc: str = command["grpc"]
-        self.http: str = command["http"]
-        fixtures = command["fixtures"]
+    def __init__(self, setup: Setup) -> None:
+        self.grpc = setup.grpc
+        self.http = setup.http
+        fixtures = setup.fixtures
         self.operation_name: str = fixtures["operation_name"]
         self.raw: dict[str, bytes] = {
             k: base64.b64decode(v) for k, v in fixtures.items() if k.endswith("_pb") or k.endswith("_json")
@@ -304,27 +292,42 @@ ASYNC_FACTORIES = {"floor": floor_async, "ours": ours_async, "official": officia
 
 
 class Worker:
-    def __init__(self, family: str, mode: str) -> None:
-        self.family, self.mode = family, mode
+    """Creates the family's clients on first use (in its one event loop if asyncio) and runs commands."""
+
+    def __init__(self, family: str, runtime: str) -> None:
+        self.family = family
+        self.loop = asyncio.new_event_loop() if runtime == "async" else None
         self.ctx: Context | None = None
-        self.loop = asyncio.new_event_loop() if mode == "async" else None
-        self.clients: dict[str, dict[str, Any]] = {}
+        self.clients: dict[str, dict[str, Any]] = {}  # client -> call -> function
         self.warm: set[tuple[str, str]] = set()
+
+    def handle(self, command: Command) -> dict[str, Any]:
+        if isinstance(command, Setup):
+            self.ctx = Context(command)
+            return {"pid": os.getpid()}
+        if isinstance(command, Latency):
+            return asdict(self.latency(command))
+        if isinstance(command, Throughput):
+            return asdict(self.throughput(command))
+        if isinstance(command, Lag):
+            return self.lag(command)
+        return self.profile(command)
+
+    def close(self) -> None:
+        if self.loop is not None:
+            self.loop.close()
 
     # -- clients -----------------------------------------------------------------------------
 
-    def _calls(self, client: str) -> dict[str, Any]:
+    def _function(self, client: str, call: str, warmup: int) -> Any:
         if client not in self.clients:
             assert self.ctx is not None, "setup first"
             if self.loop is not None:
                 self.clients[client] = self.loop.run_until_complete(ASYNC_FACTORIES[self.family](self.ctx, client))
             else:
                 self.clients[client] = SYNC_FACTORIES[self.family](self.ctx, client)
-        return self.clients[client]
-
-    def _function(self, client: str, call: str, warmup: int = 5) -> Any:
-        function = self._calls(client)[call]
-        if (client, call) not in self.warm:  # first calls open connections, fill caches
+        function = self.clients[client][call]
+        if (client, call) not in self.warm:  # the first calls open connections and fill caches
             for _ in range(warmup):
                 self._run_once(function)
             self.warm.add((client, call))
@@ -338,48 +341,43 @@ class Worker:
 
     # -- commands ----------------------------------------------------------------------------
 
-    def setup(self, command: dict[str, Any]) -> dict[str, Any]:
-        self.ctx = Context(command)
-        return {"pid": os.getpid()}
-
-    def latency(self, command: dict[str, Any]) -> dict[str, Any]:
-        function = self._function(command["client"], command["call"], int(command.get("warmup", 5)))
-        n, max_s = int(command["n"]), float(command["max_s"])
-        cpu = time.process_time()
+    def latency(self, command: Latency) -> Batch:
+        function = self._function(command.client, command.call, command.warmup)
+        cpu, wall = time.process_time(), time.perf_counter()
         if self.loop is not None:
-            samples = self.loop.run_until_complete(_async_latency(function, n, max_s))
+            samples = self.loop.run_until_complete(_async_latency(function, command.n, command.max_s))
         else:
-            samples = _sync_latency(function, n, max_s)
-        return {"ns": samples, "cpu_s": time.process_time() - cpu}
+            samples = _sync_latency(function, command.n, command.max_s)
+        return Batch(len(samples), time.perf_counter() - wall, time.process_time() - cpu, samples)
 
-    def throughput(self, command: dict[str, Any]) -> dict[str, Any]:
+    def throughput(self, command: Throughput) -> Batch:
         assert self.loop is not None, "throughput needs an async worker"
-        function = self._function(command["client"], command["call"])
+        function = self._function(command.client, command.call, command.warmup)
         cpu = time.process_time()
         calls, wall = self.loop.run_until_complete(
-            _throughput(function, int(command["total"]), int(command["concurrency"]), float(command["max_s"]))
+            _throughput(function, command.total, command.concurrency, command.max_s)
         )
-        return {"calls": calls, "wall_s": wall, "cpu_s": time.process_time() - cpu}
+        return Batch(calls, wall, time.process_time() - cpu)
 
-    def lag(self, command: dict[str, Any]) -> dict[str, Any]:
+    def lag(self, command: Lag) -> dict[str, Any]:
         assert self.ctx is not None and self.loop is None
-        results: list[dict[str, Any]] = []
+        records: list[dict[str, Any]] = []
         errors: list[str] = []
         threads = [
-            threading.Thread(target=self._lag_thread, args=(client, float(t), int(reps), results, errors), daemon=True)
-            for client in command["clients"]
-            for t, reps in command["cases"]
+            threading.Thread(target=self._lag_thread, args=(client, float(t), int(reps), records, errors), daemon=True)
+            for client in command.clients
+            for t, reps in command.cases
         ]
         for thread in threads:
             thread.start()
-        deadline = time.monotonic() + float(command["max_s"])
+        deadline = time.monotonic() + command.max_s
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         if any(thread.is_alive() for thread in threads):
             errors.append("some lag cases did not finish in time")
-        return {"results": results, "errors": errors}
+        return {"records": records, "errors": errors}
 
-    def _lag_thread(self, client: str, lag: float, reps: int, results: list[dict[str, Any]], errors: list[str]) -> None:
+    def _lag_thread(self, client: str, lag: float, reps: int, records: list[dict[str, Any]], errors: list[str]) -> None:
         assert self.ctx is not None
         try:
             if self.family == "ours":
@@ -394,36 +392,35 @@ class Worker:
                 for _ in range(reps):
                     operation = ours.async_batch_annotate_files(submit)
                     operation.result(timeout=lag + 120)
-                    results.append(_lag_record(client, lag, operation.name, time.time_ns()))
+                    records.append(_lag_record(client, lag, operation.name, time.time_ns()))
             else:
                 official = _official_client(self.ctx, client)
                 request = _official_requests(lag)[0]
                 for _ in range(reps):
                     future = official.async_batch_annotate_files(request=request)
                     future.result(timeout=lag + 120)
-                    results.append(_lag_record(client, lag, future.operation.name, time.time_ns()))
+                    records.append(_lag_record(client, lag, future.operation.name, time.time_ns()))
         except Exception as exc:  # reported, not raised: the other cases go on
             errors.append(f"{client} T={lag}: {type(exc).__name__}: {exc}")
 
-    def profile(self, command: dict[str, Any]) -> dict[str, Any]:
-        function = self._function(command["client"], command["call"])
-        n = int(command["n"])
+    def profile(self, command: Profile) -> dict[str, Any]:
+        function = self._function(command.client, command.call, warmup=5)
         profiler = cProfile.Profile()
         start = time.perf_counter()
         profiler.enable()
-        for _ in range(n):
+        for _ in range(command.n):
             self._run_once(function)
         profiler.disable()
         wall = time.perf_counter() - start
         text = io.StringIO()
         stats = pstats.Stats(profiler, stream=text)
-        stats.sort_stats("tottime").print_stats(int(command.get("top", 30)))
-        stats.sort_stats("cumulative").print_stats(int(command.get("top", 30)))
-        return {"text": text.getvalue(), "by_package": _by_package(stats), "wall_s": wall, "n": n}
+        stats.sort_stats("tottime").print_stats(command.top)
+        stats.sort_stats("cumulative").print_stats(command.top)
+        return {"text": text.getvalue(), "by_package": _by_package(stats), "wall_s": wall, "n": command.n}
 
 
 def _lag_record(client: str, lag: float, name: str, returned_ns: int) -> dict[str, Any]:
-    done_at = int(name.split("lag-", 1)[1].split("-")[0])
+    done_at = int(name.split("lag-", 1)[1].split("-")[0])  # the server puts it in the name
     return {
         "client": client,
         "T": lag,
@@ -497,31 +494,22 @@ async def _throughput(function: AsyncCall, total: int, concurrency: int, max_s: 
 
 
 def main() -> None:
-    family, mode = sys.argv[1], sys.argv[2]
-    out = os.fdopen(os.dup(1), "w", buffering=1)
-    os.dup2(2, 1)  # stray prints from libraries go to stderr, never into the protocol
-    worker = Worker(family, mode)
-    handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-        "setup": worker.setup,
-        "latency": worker.latency,
-        "throughput": worker.throughput,
-        "lag": worker.lag,
-        "profile": worker.profile,
-    }
-    out.write(json.dumps({"ready": True, "pid": os.getpid()}) + "\n")
+    family, runtime = sys.argv[1], sys.argv[2]
+    replies = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # stray prints from libraries go to stderr, never into the replies
+    worker = Worker(family, runtime)
+    replies.write(json.dumps({"ready": True, "pid": os.getpid()}) + "\n")
     for line in sys.stdin:
-        command = json.loads(line)
-        if command["cmd"] == "quit":
+        message = json.loads(line)
+        if message["cmd"] == "quit":
             break
         try:
-            reply = handlers[command["cmd"]](command)
-            reply["ok"] = True
+            reply = {"ok": True, **worker.handle(from_message(message))}
         except Exception as exc:  # the orchestrator decides; the worker keeps serving
             reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-        out.write(json.dumps(reply) + "\n")
-    if worker.loop is not None:
-        worker.loop.close()
-    out.close()
+        replies.write(json.dumps(reply) + "\n")
+    worker.close()
+    replies.close()
 
 
 if __name__ == "__main__":

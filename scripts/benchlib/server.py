@@ -1,9 +1,9 @@
 """The benchmark's loopback server: canned answers over gRPC and HTTP/1.1, no work, in its own process.
 
-Run by ``scripts/bench.py``; prints one JSON line (``{"grpc_port": ..., "http_port": ...}``) on
-stdout once both listeners are up, then serves until its standard input closes (the parent went
-away) or it gets SIGTERM/SIGINT. HTTP runs on an asyncio event loop in the main thread, gRPC on
-grpcio's own threads:
+Run by ``bench.py`` as ``python -m benchlib.server`` (from ``scripts/``); prints one JSON line
+(``{"grpc_port": ..., "http_port": ...}``) on stdout once both listeners are up, then serves
+until its standard input closes (the parent went away) or it gets SIGTERM/SIGINT. HTTP runs on
+an asyncio event loop in the main thread, gRPC on grpcio's own threads:
 
 * gRPC (grpcio's thread-pool server, generic handlers with identity (de)serializers, so
   requests arrive and answers leave as pre-serialized bytes): ``ImageAnnotator/AsyncBatchAnnotateFiles``,

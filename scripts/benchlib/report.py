@@ -1,0 +1,235 @@
+"""The Markdown report (stdout and the README section): one table per phase, then the targets."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from .plan import THROUGHPUT_CONCURRENCY
+from .results import Result
+
+README_START = "<!-- bench:start -->"
+README_END = "<!-- bench:end -->"
+
+
+def fmt(value: float | None, digits: int = 1, suffix: str = "") -> str:
+    if value is None or math.isnan(value):
+        return "–"
+    return f"{value:,.{digits}f}{suffix}"
+
+
+def fmt_ratio(value: float | None) -> str:
+    if value is not None and 0 < value < 0.1:  # two significant digits, not 0.01x
+        return f"{value:.2g}x"
+    return fmt(value, 2, "x")
+
+
+def md_table(headers: Sequence[str], rows: Sequence[Sequence[str]], align: str = "") -> str:
+    """A Markdown table padded for reading as plain text; ``align``: one of l/r per column."""
+    align = align or "l" + "r" * (len(headers) - 1)
+    widths = [max([len(header), *(len(row[i]) for row in rows)]) for i, header in enumerate(headers)]
+
+    def line(cells: Sequence[str]) -> str:
+        padded = [
+            cell.ljust(w) if a == "l" else cell.rjust(w) for cell, w, a in zip(cells, widths, align, strict=False)
+        ]
+        return "| " + " | ".join(padded) + " |"
+
+    rules = ["-" * (w - 1) + ":" if a == "r" else "-" * w for w, a in zip(widths, align, strict=False)]
+    return "\n".join([line(headers), "| " + " | ".join(rules) + " |", *(line(row) for row in rows)])
+
+
+def _mark(met: bool | None) -> str:
+    return "n/a" if met is None else ("met" if met else "**missed**")
+
+
+def render(result: Result) -> str:
+    """The whole report as Markdown."""
+    sections = [
+        _heading(result),
+        _latency(result),
+        _throughput(result),
+        _decode(result),
+        _cold(result),
+        _lag(result),
+        _targets(result),
+    ]
+    if result.errors:
+        sections.append("\n".join(["Errors:", *(f"- {error}" for error in result.errors)]))
+    return "\n\n".join(sections)
+
+
+def _heading(result: Result) -> str:
+    machine = result.machine
+    versions = ", ".join(f"{dist} {version}" for dist, version in machine.versions.items())
+    return (
+        f"Run {result.date} ({result.mode} mode, {result.duration_s:.0f} s): {machine.cores} cores, {machine.cpu}, "
+        f"load {machine.load_before} -> {machine.load_after}; Python {machine.python}, {versions}."
+    )
+
+
+def _latency(result: Result) -> str:
+    intro = (
+        "Per-call latency, one call in flight: median and p99 over all calls of all rounds; ratios are "
+        "medians of per-round ratios of medians; client CPU = the worker process's CPU time (all threads) "
+        "per call; server = the loopback server's own CPU time per call:"
+    )
+    headers = [
+        "transport",
+        "call",
+        "client",
+        "median µs",
+        "p99 µs",
+        "vs floor",
+        "vs official",
+        "client CPU µs",
+        "CPU vs floor",
+        "server µs",
+        "calls",
+    ]
+    rows = [
+        [
+            r.group,
+            r.call,
+            r.label,
+            fmt(r.median_us),
+            fmt(r.p99_us),
+            fmt_ratio(r.vs_floor),
+            fmt_ratio(r.vs_official),
+            fmt(r.client_cpu_us),
+            fmt_ratio(r.cpu_vs_floor),
+            fmt(r.server_us),
+            str(r.n),
+        ]
+        for r in result.latency
+    ]
+    return f"{intro}\n\n{md_table(headers, rows, 'lllrrrrrrrr')}"
+
+
+def _throughput(result: Result) -> str:
+    intro = (
+        f"asyncio throughput (GetOperation, {THROUGHPUT_CONCURRENCY} calls in flight, one process each; "
+        "server busy = server CPU "
+        "time / wall time, near 100% the server limits the rate):"
+    )
+    headers = [
+        "transport",
+        "client",
+        "calls/s",
+        "vs floor",
+        "vs official",
+        "client CPU µs/call",
+        "CPU vs floor",
+        "server busy",
+        "rounds",
+    ]
+    rows = [
+        [
+            r.group,
+            r.label,
+            fmt(r.calls_per_s, 0),
+            fmt_ratio(r.vs_floor),
+            fmt_ratio(r.vs_official),
+            fmt(r.client_cpu_us),
+            fmt_ratio(r.cpu_vs_floor),
+            fmt(r.server_busy * 100, 0, "%"),
+            str(r.rounds),
+        ]
+        for r in result.throughput
+    ]
+    return f"{intro}\n\n{md_table(headers, rows, 'llrrrrrrr')}"
+
+
+def _decode(result: Result) -> str:
+    sizes = result.server.sizes if result.server else {}
+    intro = (
+        f"Decode of the full-text BatchAnnotateImagesResponse ({fmt(sizes.get('fulltext_pb', 0) / 1e6, 2)} MB "
+        f"protobuf, {fmt(sizes.get('fulltext_json', 0) / 1e6, 2)} MB JSON), call including transfer:"
+    )
+    headers = ["transport", "client", "median ms", "p99 ms", "vs bare parse", "vs official", "calls"]
+    rows = [
+        [
+            r.group,
+            r.label,
+            fmt(r.median_ms, 2),
+            fmt(r.p99_ms, 2),
+            fmt_ratio(r.vs_floor),
+            fmt_ratio(r.vs_official),
+            str(r.n),
+        ]
+        for r in result.decode
+    ]
+    return f"{intro}\n\n{md_table(headers, rows, 'llrrrrr')}"
+
+
+def _cold(result: Result) -> str:
+    intro = "Cold start in a fresh process (median of repetitions; RSS = peak `ru_maxrss`):"
+    headers = [
+        "variant",
+        "import ms",
+        "client ms",
+        "import+client ms",
+        "first call ms",
+        "RSS MB",
+        "RSS after call MB",
+        "time vs official",
+        "RSS vs official",
+        "reps",
+    ]
+    rows = [
+        [
+            r.label,
+            fmt(r.import_ms, 0),
+            fmt(r.construct_ms, 1),
+            fmt(r.import_construct_ms, 0),
+            fmt(r.first_call_ms, 1),
+            fmt(r.rss_mb, 1),
+            fmt(r.rss_first_call_mb, 1),
+            fmt_ratio(r.vs_official_time),
+            fmt_ratio(r.vs_official_rss),
+            str(r.reps),
+        ]
+        for r in result.cold
+    ]
+    return f"{intro}\n\n{md_table(headers, rows, 'lrrrrrrrrr')}"
+
+
+def _lag(result: Result) -> str:
+    intro = (
+        "Operation notice lag (GetOperation reports done T s after the submit; lag = from then to "
+        "`result()` returning; WaitOperation is UNIMPLEMENTED, so clients poll):"
+    )
+    headers = ["client", "T", "lag median ms", "lag max ms", "polls", "limit ms", "reps"]
+    rows = [
+        [
+            r.label,
+            fmt(r.T, 1, " s"),
+            fmt(r.lag_median_ms, 0),
+            fmt(r.lag_max_ms, 0),
+            fmt(r.polls_median, 0),
+            fmt(r.limit_ms, 0) if r.role == "ours" else "",
+            str(r.reps),
+        ]
+        for r in result.lag
+    ]
+    return f"{intro}\n\n{md_table(headers, rows, 'lrrrrrr')}"
+
+
+def _targets(result: Result) -> str:
+    rows = [
+        [t.name, fmt(t.value, 2, t.unit), f"{t.op} {t.limit:g}{t.unit}", _mark(t.met), t.detail] for t in result.targets
+    ]
+    return "Targets:\n\n" + md_table(["target", "measured", "goal", "", "detail"], rows, "lrrll")
+
+
+def update_readme(path: Path, text: str) -> bool:
+    """Replace what lies between the markers; False (and no change) when they are missing."""
+    content = path.read_text(encoding="utf-8")
+    pattern = re.compile(re.escape(README_START) + r".*?" + re.escape(README_END), re.S)
+    if not pattern.search(content):
+        return False
+    block = f"{README_START}\n{text.rstrip()}\n{README_END}"
+    path.write_text(pattern.sub(lambda _: block, content, count=1), encoding="utf-8")
+    return True

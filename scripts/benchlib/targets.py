@@ -1,0 +1,99 @@
+"""The goals, checked against the results: printed as met or missed, never asserted."""
+
+from __future__ import annotations
+
+import math
+
+from .plan import THROUGHPUT_CONCURRENCY
+from .report import fmt, fmt_ratio
+from .results import ColdRow, LagRow, LatencyRow, Result, Target, ThroughputRow
+from .series import LATENCY_CALLS
+
+
+def evaluate(result: Result) -> list[Target]:
+    targets: list[Target] = []
+    for call in LATENCY_CALLS:
+        targets.append(_latency(result, "gRPC sync", call, "floor", f"sync gRPC {call} vs bare grpcio", 1.1))
+    for call in LATENCY_CALLS:
+        targets.append(_latency(result, "REST sync", call, "floor", f"sync REST {call} vs bare urllib3", 1.3))
+        targets.append(_latency(result, "REST sync", call, "official", f"sync REST {call} vs official REST", 0.4))
+    ours_throughput = next((r for r in result.throughput if r.group == "gRPC asyncio" and r.role == "ours"), None)
+    targets.extend(_throughput(ours_throughput))
+    ours_cold = next((r for r in result.cold if r.variant == "ours_grpc"), None)
+    targets.extend(_cold(ours_cold))
+    targets.extend(_lag(row) for row in result.lag if row.role == "ours")
+    return targets
+
+
+def _number(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _latency(result: Result, group: str, call: str, versus: str, name: str, limit: float) -> Target:
+    def row(role: str) -> LatencyRow | None:
+        return next((r for r in result.latency if (r.group, r.call, r.role) == (group, call, role)), None)
+
+    ours, other = row("ours"), row(versus)
+    mine = math.nan if ours is None else ours.median_us
+    theirs = math.nan if other is None else other.median_us
+    detail = f"{fmt(mine, 0)} vs {fmt(theirs, 0)} µs"
+    if versus == "floor":
+        detail += f"; client CPU {fmt_ratio(_number(None if ours is None else ours.cpu_vs_floor))} floor"
+    ratio = None if ours is None else ours.vs_floor if versus == "floor" else ours.vs_official
+    return Target(name, _number(ratio), limit, "<=", detail=detail)
+
+
+def _throughput(ours: ThroughputRow | None) -> list[Target]:
+    detail = ""
+    if ours is not None:
+        detail = (
+            f"{fmt(ours.calls_per_s, 0)} calls/s; client CPU/call {fmt_ratio(ours.cpu_vs_floor)} floor; "
+            f"server busy {fmt(ours.server_busy * 100, 0)}%"
+        )
+        if ours.server_busy > 0.8:
+            detail += " (server-bound: calls/s ratios compress toward 1)"
+    return [
+        Target(
+            f"asyncio throughput ({THROUGHPUT_CONCURRENCY} in flight) vs bare grpc.aio",
+            _number(None if ours is None else ours.vs_floor),
+            0.9,
+            ">=",
+            detail=detail,
+        ),
+        Target(
+            "asyncio throughput vs official async (ahead)",
+            _number(None if ours is None else ours.vs_official),
+            1.0,
+            ">=",
+        ),
+    ]
+
+
+def _cold(ours: ColdRow | None) -> list[Target]:
+    return [
+        Target(
+            "import + first client time vs official",
+            _number(None if ours is None else ours.vs_official_time),
+            0.4,
+            "<=",
+            detail="" if ours is None else f"{fmt(ours.import_construct_ms, 0)} ms (gRPC)",
+        ),
+        Target(
+            "peak RSS after first client vs official",
+            _number(None if ours is None else ours.vs_official_rss),
+            0.6,
+            "<=",
+            detail="" if ours is None else f"{fmt(ours.rss_mb, 1)} MB (gRPC)",
+        ),
+    ]
+
+
+def _lag(row: LagRow) -> Target:
+    return Target(
+        f"notice lag, {row.label}, T={row.T:g} s (worst of {row.reps})",
+        row.lag_max_ms,
+        row.limit_ms,
+        "<=",
+        " ms",
+        f"median {fmt(row.lag_median_ms, 0)} ms, {fmt(row.polls_median, 0)} polls",
+    )
