@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vision_grpc import errors
-from vision_grpc._transcoding.parse import DoubleWildcard, Literal, Template, Variable, Wildcard, parse
+from vision_grpc._transcoding import DoubleWildcard, Literal, Template, Variable, Wildcard, matcher, parse
 
 P = pytest.param
 
@@ -83,12 +83,18 @@ def test_variables_and_properties() -> None:
     assert [v.multi_segment for v in template.variables] == [True, False, True]
     assert [v.pattern_text for v in template.variables] == ["projects/*", "*", "a/**"]
     assert [v.position for v in template.variables] == [4, 26, 31]
-    assert not parse("/v1/{name=**}").variables[0].accepts("")
+    assert not matcher(parse("/v1/{name=**}")).variables[0].accepts("")
     assert parse("/v1/{name=operations}").variables[0].multi_segment is False
 
 
 def test_parse_is_cached() -> None:
     assert parse("/v1/{name=cached/*}") is parse("/v1/{name=cached/*}")
+
+
+def test_matcher_is_cached_per_source() -> None:
+    assert matcher(parse("/v1/{name=cached/*}")) is matcher(parse("/v1/{name=cached/*}"))
+    # Equal templates (shorthand), but each matcher's errors quote its own source and offsets.
+    assert matcher(parse("/v1/{a}/*")) is not matcher(parse("/v1/{a=*}/*"))
 
 
 INVALID = [
@@ -195,7 +201,7 @@ EXPAND = [
 
 @pytest.mark.parametrize(("template", "values", "expected"), EXPAND)
 def test_expand(template: str, values: dict[str, str], expected: str) -> None:
-    assert parse(template).expand(values) == expected
+    assert matcher(parse(template)).expand(values) == expected
 
 
 REJECTED_VALUES = [
@@ -226,29 +232,29 @@ REJECTED_VALUES = [
 
 @pytest.mark.parametrize(("template", "value"), REJECTED_VALUES)
 def test_expand_rejects_values_that_change_the_path(template: str, value: str) -> None:
-    parsed = parse(template)
+    parsed = matcher(parse(template))
     variable = parsed.variables[0]
     assert not variable.accepts(value)
     with pytest.raises(errors.ValidationError) as caught:
         parsed.expand({variable.name: value})
     assert caught.value.field == variable.name
-    assert caught.value.rule == f"must match {variable.pattern_text}"
+    assert caught.value.rule == f"must match {variable.variable.pattern_text}"
 
 
 def test_expand_missing_value() -> None:
     with pytest.raises(errors.ValidationError, match=r"^sub\.subfield: must match \*$"):
-        parse("/v1/{id}/{sub.subfield}").expand({"id": "1"})
+        matcher(parse("/v1/{id}/{sub.subfield}")).expand({"id": "1"})
 
 
 def test_reserved_characters_cannot_escape_a_segment() -> None:
-    path = parse("/v1/{name=messages/*}").expand({"name": "messages/x?admin=1#frag"})
+    path = matcher(parse("/v1/{name=messages/*}")).expand({"name": "messages/x?admin=1#frag"})
     assert path == "/v1/messages/x%3Fadmin%3D1%23frag"
 
 
 @pytest.mark.parametrize("template", [P("/v1/*", id="star"), P("/v1/**", id="double-star")])
 def test_wildcard_outside_variable_cannot_be_expanded(template: str) -> None:
     with pytest.raises(errors.InvalidTemplateError) as caught:
-        parse(template).expand({})
+        matcher(parse(template)).expand({})
     assert caught.value.position == 4
 
 
@@ -313,7 +319,7 @@ MATCH = [
 
 @pytest.mark.parametrize(("template", "path", "expected"), MATCH)
 def test_match(template: str, path: str, expected: dict[str, str]) -> None:
-    assert parse(template).match(path) == expected
+    assert matcher(parse(template)).match(path) == expected
 
 
 NO_MATCH = [
@@ -338,7 +344,7 @@ NO_MATCH = [
 
 @pytest.mark.parametrize(("template", "path"), NO_MATCH)
 def test_no_match(template: str, path: str) -> None:
-    assert parse(template).match(path) is None
+    assert matcher(parse(template)).match(path) is None
 
 
 @pytest.mark.parametrize(
@@ -352,7 +358,7 @@ def test_no_match(template: str, path: str) -> None:
 )
 def test_match_rejects_malformed_encoding(path: str) -> None:
     with pytest.raises(errors.InvalidArgument, match="path variable 'name'") as caught:
-        parse("/v1/{name}").match(path)
+        matcher(parse("/v1/{name}")).match(path)
     assert caught.value.http_status == 400
 
 
@@ -371,13 +377,13 @@ ROUND_TRIP_VALUES = [
 
 @pytest.mark.parametrize(("template", "value"), ROUND_TRIP_VALUES)
 def test_expand_then_match_gives_the_value_back(template: str, value: str) -> None:
-    parsed = parse(template)
+    parsed = matcher(parse(template))
     name = parsed.variables[0].name
     assert parsed.match(parsed.expand({name: value})) == {name: value}
 
 
 def test_match_raw_keeps_encoding() -> None:
-    assert parse("/v1/{name}").match_raw("/v1/a%2Fb") == {"name": "a%2Fb"}
+    assert matcher(parse("/v1/{name}")).match_raw("/v1/a%2Fb") == {"name": "a%2Fb"}
 
 
 SPECIFICITY = [

@@ -12,7 +12,7 @@ from google.api import http_pb2
 
 from tests.unit.conftest import build, request_class, route, rule_of, same, service_router
 from vision_grpc import errors
-from vision_grpc._transcoding.client import HttpRequest, Router, to_http
+from vision_grpc._transcoding import HttpRequest, Router, to_http
 
 P = pytest.param
 
@@ -582,16 +582,18 @@ def test_set_fields_that_no_single_binding_binds_are_rejected(pb: ModuleType) ->
 
 def test_plans_are_cached(pb: ModuleType) -> None:
     from vision_grpc._transcoding import client as _transcode
-    from vision_grpc._transcoding import parse as _http_rule
+    from vision_grpc._transcoding import match as _match
+    from vision_grpc._transcoding import parse as _parse  # the function (the face re-exports it)
 
     rule, request = rule_of(pb, "Library", "GetBook"), build(pb, "Library", "GetBook", {"name": "shelves/a/books/b"})
     to_http(rule, request)
-    parses, plans = _http_rule.parse.cache_info(), _transcode._plan.cache_info()
+    parses, plans, compiles = _parse.cache_info(), _transcode._plan.cache_info(), _match._compile.cache_info()
     for _ in range(3):
         to_http(rule, request)
-    assert _http_rule.parse.cache_info().misses == parses.misses
+    assert _parse.cache_info().misses == parses.misses
     assert _transcode._plan.cache_info().hits == plans.hits + 3
     assert _transcode._plan.cache_info().misses == plans.misses
+    assert _match._compile.cache_info() == compiles  # the plan holds the compiled matcher: no lookup per call
 
 
 # --- malformed rules -----------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from vision_grpc import errors
 from vision_grpc._core.methods import METHODS, OPERATIONS, MethodInfo
 from vision_grpc._gen.v1 import image_annotator_pb2 as v1
 from vision_grpc._gen.v1p4beta1 import image_annotator_pb2 as v1p4beta1
-from vision_grpc._transcoding.client import Router, to_http
+from vision_grpc._transcoding import Router, to_http
 
 P = pytest.param
 

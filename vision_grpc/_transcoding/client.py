@@ -4,8 +4,9 @@ Implements "gRPC Transcoding" as specified by ``google.api.HttpRule`` in google/
 (https://github.com/googleapis/googleapis/blob/master/google/api/http.proto) with proto3 JSON
 (``google.protobuf.json_format``): fields bound by the path template go in the URL path, the
 ``body`` field (or, for ``body: "*"``, every other field) in a JSON body, and the remaining fields
-in the query. Pure: no I/O. ``to_http`` / ``decode_response`` are the client side, ``Router`` /
-``encode_response`` the server side (``vision_grpc._transcoding.server``).
+in the query. Pure: no I/O. ``to_http`` / ``decode_response`` are the client side; ``encode_response``
+(here: it shares the ``response_body`` handling with ``decode_response``) serves the server side,
+whose ``Router`` is ``vision_grpc._transcoding.server`` (this module does not import it).
 
 Client choices where the spec is silent:
 
@@ -51,10 +52,9 @@ from vision_grpc._transcoding.fields import (
     resolve_path_field,
     serialized_bindings,
 )
-from vision_grpc._transcoding.parse import Variable
-from vision_grpc._transcoding.server import SYSTEM_PARAMETERS, Router
+from vision_grpc._transcoding.match import TemplateMatcher, VariableMatcher, matcher
 
-__all__ = ["SYSTEM_PARAMETERS", "Binding", "HttpRequest", "Router", "decode_response", "encode_response", "to_http"]
+__all__ = ["Binding", "HttpRequest", "decode_response", "encode_response", "to_http"]
 
 M = TypeVar("M", bound=Message)
 _INT64_TYPES = {
@@ -88,13 +88,14 @@ class HttpRequest:
 
 @dataclass(frozen=True)
 class _PathField:
-    variable: Variable
+    variable: VariableMatcher
     json_path: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class _ClientBinding:
     binding: Binding
+    matcher: TemplateMatcher  # compiled once per plan: no per-call lookup
     fields: tuple[_PathField, ...]
     json_paths: frozenset[tuple[str, ...]]
     body: FieldDescriptor | None
@@ -111,13 +112,14 @@ def _plan(serialized_rule: bytes, desc: Descriptor) -> _Plan:
     planned: list[_ClientBinding] = []
     names: dict[tuple[str, ...], str] = {}
     for binding in serialized_bindings(serialized_rule):
+        compiled = matcher(binding.template)
         fields = []
-        for variable in binding.template.variables:
-            chain = resolve_path_field(desc, variable, binding.template)
+        for variable in compiled.variables:
+            chain = resolve_path_field(desc, variable.variable, binding.template)
             fields.append(_PathField(variable, tuple(fd.json_name for fd in chain)))
             names[fields[-1].json_path] = variable.name
         json_paths = frozenset(f.json_path for f in fields)
-        planned.append(_ClientBinding(binding, tuple(fields), json_paths, body_field(desc, binding)))
+        planned.append(_ClientBinding(binding, compiled, tuple(fields), json_paths, body_field(desc, binding)))
     return _Plan(tuple(planned), names)
 
 
@@ -127,7 +129,7 @@ def to_http(rule: http_pb2.HttpRule, request: Message) -> HttpRequest:
     plan = _plan(rule.SerializeToString(deterministic=True), desc)
     data = json_format.MessageToDict(request)
     chosen, values = _choose(plan, data)
-    path = chosen.binding.template.expand(values)
+    path = chosen.matcher.expand(values)
     for field in chosen.fields:
         _remove(data, field.json_path)
     if chosen.binding.body == "*":
@@ -142,7 +144,7 @@ def to_http(rule: http_pb2.HttpRule, request: Message) -> HttpRequest:
 
 def _choose(plan: _Plan, data: dict[str, Any]) -> tuple[_ClientBinding, dict[str, str]]:
     present = {path: _text(value, False) for path in plan.names if (value := _lookup(data, path)) is not None}
-    mismatch: tuple[Variable, Binding] | None = None
+    mismatch: tuple[VariableMatcher, Binding] | None = None
     unbound: tuple[str, Binding] | None = None
     for candidate in plan.bindings:
         values: dict[str, str] = {}
@@ -159,7 +161,7 @@ def _choose(plan: _Plan, data: dict[str, Any]) -> tuple[_ClientBinding, dict[str
             unbound = unbound or (min(plan.names[path] for path in extra), candidate.binding)
     if mismatch is not None:
         variable, binding = mismatch
-        raise errors.ValidationError(variable.name, f"must match {variable.pattern_text} for {binding}")
+        raise errors.ValidationError(variable.name, f"must match {variable.variable.pattern_text} for {binding}")
     assert unbound is not None  # a rule has at least one binding
     field_name, binding = unbound
     raise errors.ValidationError(

@@ -20,7 +20,8 @@ from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from vision_grpc import errors
-from vision_grpc._transcoding.parse import Template, Variable, parse
+from vision_grpc._transcoding.parse import parse
+from vision_grpc._transcoding.template import Template, Variable
 
 __all__ = [
     "JSON_TEXT_MESSAGES",

@@ -1,4 +1,4 @@
-"""Path templates of gRPC transcoding (``google.api.http``): the parser, and the public names.
+"""Path templates of gRPC transcoding (``google.api.http``): the parser.
 
 Implements the "Path template syntax" of ``google.api.HttpRule`` in google/api/http.proto
 (https://github.com/googleapis/googleapis/blob/master/google/api/http.proto)::
@@ -10,8 +10,9 @@ Implements the "Path template syntax" of ``google.api.HttpRule`` in google/api/h
     FieldPath = IDENT { "." IDENT } ;
     Verb     = ":" LITERAL ;
 
-``parse`` (cached) gives a frozen ``Template`` that prints back to its source and expands
-(client side) and matches (server side) per the spec; see ``vision_grpc._transcoding.template``.
+``parse`` (cached) gives a frozen ``Template`` (``vision_grpc._transcoding.template``) that prints
+back to its source; ``vision_grpc._transcoding.match`` expands it (client side) and matches it
+(server side) per the spec.
 
 Where the grammar is silent: a LITERAL (and the verb) is a non-empty run of RFC 3986 path
 characters (unreserved, sub-delims but ``*`` and ``=``, ``@``) and ``%XX`` escapes, so never
@@ -38,7 +39,7 @@ from vision_grpc._transcoding.template import (
     Wildcard,
 )
 
-__all__ = ["DoubleWildcard", "Literal", "PatternSegment", "Segment", "Template", "Variable", "Wildcard", "parse"]
+__all__ = ["parse"]
 
 _LITERAL = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()+,;@]|%[0-9A-Fa-f]{2})+")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -3,7 +3,7 @@
 Implements the HTTP-to-RPC direction of ``google.api.HttpRule`` (google/api/http.proto,
 https://github.com/googleapis/googleapis/blob/master/google/api/http.proto): path variables,
 query parameters and the body (``*`` or a top-level field, proto3 JSON) become one request message.
-Use it through ``vision_grpc._transcoding.client.Router``.
+Use it as ``vision_grpc._transcoding.Router``; it does not depend on the client side.
 
 Choices where the spec is silent:
 
@@ -54,7 +54,8 @@ from vision_grpc._transcoding.fields import (
     loads,
     resolve_path_field,
 )
-from vision_grpc._transcoding.parse import Variable
+from vision_grpc._transcoding.match import TemplateMatcher, matcher
+from vision_grpc._transcoding.template import Variable
 
 __all__ = ["SYSTEM_PARAMETERS", "Router"]
 
@@ -94,7 +95,7 @@ class Router(Generic[K]):
         Raises ``NotFound``, ``Unimplemented`` (HTTP 405) or ``InvalidArgument``; see the module doc.
         """
         method = http_method.upper()
-        matches = [(r, found) for r in self.routes if (found := r.binding.template.match_raw(raw_path)) is not None]
+        matches = [(r, found) for r in self.routes if (found := r.matcher.match_raw(raw_path)) is not None]
         if not matches:
             raise errors.NotFound(f"no method is bound to {raw_path}", code=code_pb2.NOT_FOUND)
         allowed = [(r, found) for r, found in matches if r.method in (method, "*")]
@@ -120,6 +121,7 @@ class _Route(Generic[K]):
     key: K
     request_cls: type[Message]
     binding: Binding
+    matcher: TemplateMatcher  # compiled once per route: no per-request lookup
     path_fields: tuple[tuple[Variable, tuple[FieldDescriptor, ...]], ...]
     body: FieldDescriptor | None
     rank: tuple[Any, ...]
@@ -131,10 +133,11 @@ class _Route(Generic[K]):
         template = binding.template
         fields = tuple((v, resolve_path_field(desc, v, template)) for v in template.variables)
         rank = (template.specificity, binding.method == "*", order)
-        return cls(key, request_cls, binding, fields, body_field(desc, binding), rank, binding.method.upper())
+        body = body_field(desc, binding)
+        return cls(key, request_cls, binding, matcher(template), fields, body, rank, binding.method.upper())
 
     def decode(self, captured: Mapping[str, str], query: str, body: bytes) -> Message:
-        values = self.binding.template.decode(captured)
+        values = self.matcher.decode(captured)
         message = self.request_cls()
         if self.binding.body and body.strip():
             self._merge_body(message, body)

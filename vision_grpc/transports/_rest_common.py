@@ -18,7 +18,7 @@ from vision_grpc._auth import AuthPlan
 from vision_grpc._core.methods import OPERATIONS_SERVICE, MethodInfo
 from vision_grpc._core.options import ClientOptions, split_endpoint
 from vision_grpc._flows.lro import operation_from_json
-from vision_grpc._transcoding.client import decode_response, to_http
+from vision_grpc._transcoding import decode_response, to_http
 from vision_grpc.errors import ValidationError, api_error, from_http
 from vision_grpc.transports.base import Metadata
 
