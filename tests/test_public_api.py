@@ -68,3 +68,12 @@ def test_optional_libraries_load_only_when_used() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_client_settings_name_every_client_option() -> None:
+    """``Client(**settings)`` is typed by ``ClientSettings``; it must list exactly the ``ClientOptions`` fields."""
+    import dataclasses
+
+    from vision_grpc._core.options import ClientOptions, ClientSettings
+
+    assert set(ClientSettings.__annotations__) == {f.name for f in dataclasses.fields(ClientOptions)}

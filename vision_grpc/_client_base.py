@@ -11,9 +11,9 @@ import functools
 import importlib
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 from urllib.parse import quote
 
 from google.longrunning import operations_proto_pb2 as operations_pb2  # messages only: operations_pb2 imports grpc
@@ -21,7 +21,7 @@ from google.protobuf.message import Message
 from google.rpc import code_pb2
 
 from vision_grpc._auth import plan_auth
-from vision_grpc._core.methods import OPERATIONS, OPERATIONS_SERVICE, MethodInfo, method_for_request
+from vision_grpc._core.methods import OPERATIONS, OPERATIONS_SERVICE, MethodInfo, method_for_call
 from vision_grpc._core.options import ClientOptions
 from vision_grpc._core.validate import validate
 from vision_grpc._flows.lro import metadata_of, result_of
@@ -30,7 +30,12 @@ from vision_grpc._flows.wait import WaitPlan, WaitSupport, wait_flow
 from vision_grpc._version import __version__
 from vision_grpc.errors import ApiError, ValidationError, from_status
 
-__all__ = ["ClientBase", "OperationBase", "api_client_header"]
+if TYPE_CHECKING:
+    from vision_grpc.types import AnyOperationMetadata
+
+__all__ = ["ClientBase", "OperationBase", "R", "api_client_header"]
+
+R = TypeVar("R", bound=Message)  # an operation's response type
 
 
 def api_client_header(transport: str, is_async: bool = False) -> str:
@@ -61,7 +66,7 @@ class ClientBase:
 
     is_async = False
 
-    def __init__(self, options: ClientOptions | None, settings: dict[str, Any]) -> None:
+    def __init__(self, options: ClientOptions | None, settings: Mapping[str, Any]) -> None:
         if options is None:
             options = ClientOptions(**settings)
         elif settings:
@@ -87,9 +92,9 @@ class ClientBase:
             return self._static_metadata
         return (*self._static_metadata, _routing_header(key, value))
 
-    def prepare(self, request: Message) -> tuple[MethodInfo, Message]:
-        """Route by request type, fill ``parent`` from project/location, validate."""
-        method = method_for_request(request)
+    def prepare(self, request: Message, rpc: str, call: str) -> tuple[MethodInfo, Message]:
+        """Check the request belongs to ``rpc``, fill ``parent`` from project/location, validate."""
+        method = method_for_call(rpc, request, call)
         parent = self.options.parent
         if parent and hasattr(request, "parent") and not request.parent:
             filled = type(request)()
@@ -99,10 +104,12 @@ class ClientBase:
         validate(method, request)
         return method, request
 
-    def annotate_flow(self, request: Message, timeout: float | None) -> Flow[Message]:
-        method, request = self.prepare(request)
+    def annotate_flow(self, request: Message, rpc: str, call: str, timeout: float | None) -> Flow[Message]:
+        """The ``rpc`` call (made by the client method ``call``) with retries, within its time budget."""
+        method, request = self.prepare(request, rpc, call)
+        budget = self._budget(timeout)
         try:
-            response = yield from call_flow(method, request, timeout=self._timeout(timeout), retry=self.options.retry)
+            response = yield from call_flow(method, request, budget=budget, retry=self.options.retry)
         except ApiError as error:
             if (
                 self._auth.mode == "api_key"
@@ -114,7 +121,7 @@ class ClientBase:
         return response
 
     def operations_flow(self, name: str, request: Message, timeout: float | None) -> Flow[Message]:
-        return call_flow(OPERATIONS[name], request, timeout=self._timeout(timeout), retry=self.options.retry)
+        return call_flow(OPERATIONS[name], request, budget=self._budget(timeout), retry=self.options.retry)
 
     def get_flow(self, name: str, timeout: float | None = None) -> Flow[Message]:
         return self.operations_flow("GetOperation", operations_pb2.GetOperationRequest(name=name), timeout)
@@ -126,19 +133,18 @@ class ClientBase:
         return self.operations_flow("ListOperations", request, None)
 
     def wait_flow(
-        self, handle: OperationBase, timeout: float | None, on_update: Callable[[Any], None] | None
+        self, handle: OperationBase[Any], timeout: float | None, on_update: Callable[[Any], None] | None
     ) -> Flow[operations_pb2.Operation]:
         def update(proto: operations_pb2.Operation) -> None:
             handle._update(proto)
             if on_update is not None:
                 on_update(handle)
 
-        plan = WaitPlan(
-            self.options.poll, self.options.retry, self.options.timeout, timeout=timeout, age=handle._age()
-        )
+        plan = WaitPlan(self.options.poll, self.options.retry, self.options.timeout, timeout=timeout, age=handle._age())
         return wait_flow(handle.proto, plan, self._wait_support, on_update=update)
 
-    def _timeout(self, timeout: float | None) -> float:
+    def _budget(self, timeout: float | None) -> float:
+        """A call's whole budget in seconds: its ``timeout=``, else the client's."""
         if timeout is None:
             return self.options.timeout
         if not timeout > 0:
@@ -152,10 +158,10 @@ def _routing_header(key: str, value: str) -> tuple[str, str]:
     return "x-goog-request-params", f"{key}={quote(value, safe='/')}"
 
 
-class OperationBase:
-    """The non-I/O half of an operation handle: state, typed metadata, typed result."""
+class OperationBase(Generic[R]):
+    """The non-I/O half of an operation handle: state, typed metadata, typed result ``R``."""
 
-    def __init__(self, proto: operations_pb2.Operation, client: Any, expected: type[Message] | None = None) -> None:
+    def __init__(self, proto: operations_pb2.Operation, client: Any, expected: type[R] | None = None) -> None:
         self._proto = proto
         self._client = client
         self._expected = expected
@@ -177,12 +183,12 @@ class OperationBase:
         return self._proto
 
     @property
-    def metadata(self) -> Any:
+    def metadata(self) -> AnyOperationMetadata | None:
         """Typed ``OperationMetadata`` (``state``, ``create_time``, ``update_time``), or None."""
-        return metadata_of(self._proto)
+        return cast("AnyOperationMetadata | None", metadata_of(self._proto))
 
-    def _result(self) -> Any:
-        return result_of(self._proto, self._expected)
+    def _result(self) -> R:
+        return cast(R, result_of(self._proto, self._expected))
 
     def _age(self) -> float:
         """Seconds since the server created the operation (for the poll delay bound)."""

@@ -9,17 +9,25 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from google.longrunning import operations_proto_pb2 as operations_pb2  # messages only: operations_pb2 imports grpc
 from google.protobuf.message import Message
 
-from vision_grpc._client_base import ClientBase, OperationBase
-from vision_grpc._core.methods import method_for_request
+from vision_grpc._client_base import ClientBase, OperationBase, R
+from vision_grpc._core.methods import method_for_call
 from vision_grpc._core.options import ClientOptions
 from vision_grpc._flows.retry import Flow, Sleep
 from vision_grpc.errors import VisionError
 from vision_grpc.transports.base import AsyncTransport
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from vision_grpc._core.options import ClientSettings
+    from vision_grpc._gen.v1 import image_annotator_pb2 as v1
+    from vision_grpc._gen.v1p4beta1 import image_annotator_pb2 as v1p4beta1
+    from vision_grpc.types import AsyncResponse
 
 __all__ = ["AsyncClient", "AsyncOperation"]
 
@@ -35,7 +43,7 @@ class AsyncClient(ClientBase):
 
     is_async = True
 
-    def __init__(self, options: ClientOptions | None = None, **settings: Any) -> None:
+    def __init__(self, options: ClientOptions | None = None, **settings: Unpack[ClientSettings]) -> None:
         super().__init__(options, settings)
         self._transport = self._make_transport()
 
@@ -71,31 +79,85 @@ class AsyncClient(ClientBase):
             result: T = stop.value
             return result
 
-    async def batch_annotate_images(self, request: Message, *, timeout: float | None = None) -> Any:
+    # Each method takes the request of its own RPC only (v1 or v1p4beta1, which decides the
+    # version); any other request raises TypeError before anything is sent.
+
+    @overload
+    async def batch_annotate_images(
+        self, request: v1.BatchAnnotateImagesRequest, *, timeout: float | None = None
+    ) -> v1.BatchAnnotateImagesResponse: ...
+    @overload
+    async def batch_annotate_images(
+        self, request: v1p4beta1.BatchAnnotateImagesRequest, *, timeout: float | None = None
+    ) -> v1p4beta1.BatchAnnotateImagesResponse: ...
+    async def batch_annotate_images(self, request: Message, *, timeout: float | None = None) -> Message:
         """images:annotate, up to 16 images; returns ``BatchAnnotateImagesResponse``."""
-        return await self.run(self.annotate_flow(request, timeout))
+        return await self.run(self.annotate_flow(request, "BatchAnnotateImages", "batch_annotate_images", timeout))
 
-    async def batch_annotate_files(self, request: Message, *, timeout: float | None = None) -> Any:
+    @overload
+    async def batch_annotate_files(
+        self, request: v1.BatchAnnotateFilesRequest, *, timeout: float | None = None
+    ) -> v1.BatchAnnotateFilesResponse: ...
+    @overload
+    async def batch_annotate_files(
+        self, request: v1p4beta1.BatchAnnotateFilesRequest, *, timeout: float | None = None
+    ) -> v1p4beta1.BatchAnnotateFilesResponse: ...
+    async def batch_annotate_files(self, request: Message, *, timeout: float | None = None) -> Message:
         """files:annotate, one file, up to 5 pages, inline content allowed; ``BatchAnnotateFilesResponse``."""
-        return await self.run(self.annotate_flow(request, timeout))
+        return await self.run(self.annotate_flow(request, "BatchAnnotateFiles", "batch_annotate_files", timeout))
 
-    async def async_batch_annotate_files(self, request: Message, *, timeout: float | None = None) -> AsyncOperation:
-        """files:asyncBatchAnnotate; returns the ``AsyncOperation`` (result: ``AsyncBatchAnnotateFilesResponse``)."""
-        return await self._submit(request, timeout)
+    @overload
+    async def async_batch_annotate_files(
+        self, request: v1.AsyncBatchAnnotateFilesRequest, *, timeout: float | None = None
+    ) -> AsyncOperation[v1.AsyncBatchAnnotateFilesResponse]: ...
+    @overload
+    async def async_batch_annotate_files(
+        self, request: v1p4beta1.AsyncBatchAnnotateFilesRequest, *, timeout: float | None = None
+    ) -> AsyncOperation[v1p4beta1.AsyncBatchAnnotateFilesResponse]: ...
+    async def async_batch_annotate_files(
+        self, request: Message, *, timeout: float | None = None
+    ) -> AsyncOperation[Any]:
+        """files:asyncBatchAnnotate; the ``AsyncOperation`` (result: ``AsyncBatchAnnotateFilesResponse``)."""
+        return await self._submit(request, "AsyncBatchAnnotateFiles", "async_batch_annotate_files", timeout)
 
-    async def async_batch_annotate_images(self, request: Message, *, timeout: float | None = None) -> AsyncOperation:
-        """images:asyncBatchAnnotate; returns the ``AsyncOperation`` (result: ``AsyncBatchAnnotateImagesResponse``)."""
-        return await self._submit(request, timeout)
+    @overload
+    async def async_batch_annotate_images(
+        self, request: v1.AsyncBatchAnnotateImagesRequest, *, timeout: float | None = None
+    ) -> AsyncOperation[v1.AsyncBatchAnnotateImagesResponse]: ...
+    @overload
+    async def async_batch_annotate_images(
+        self, request: v1p4beta1.AsyncBatchAnnotateImagesRequest, *, timeout: float | None = None
+    ) -> AsyncOperation[v1p4beta1.AsyncBatchAnnotateImagesResponse]: ...
+    async def async_batch_annotate_images(
+        self, request: Message, *, timeout: float | None = None
+    ) -> AsyncOperation[Any]:
+        """images:asyncBatchAnnotate; the ``AsyncOperation`` (result: ``AsyncBatchAnnotateImagesResponse``)."""
+        return await self._submit(request, "AsyncBatchAnnotateImages", "async_batch_annotate_images", timeout)
 
-    async def _submit(self, request: Message, timeout: float | None) -> AsyncOperation:
-        expected = method_for_request(request).lro_response_type
-        return AsyncOperation(await self.run(self.annotate_flow(request, timeout)), self, expected)
+    async def _submit(self, request: Message, rpc: str, call: str, timeout: float | None) -> AsyncOperation[Any]:
+        expected = method_for_call(rpc, request, call).lro_response_type
+        proto: Any = await self.run(self.annotate_flow(request, rpc, call, timeout))
+        return AsyncOperation(proto, self, expected)
 
-    async def get_operation(self, name: str, *, timeout: float | None = None) -> AsyncOperation:
-        """Fetch an operation by name, e.g. to resume waiting from another process."""
-        return AsyncOperation(await self.run(self.get_flow(name, timeout)), self)
+    @overload
+    async def get_operation(self, name: str, *, timeout: float | None = None) -> AsyncOperation[AsyncResponse]: ...
+    @overload
+    async def get_operation(
+        self, name: str, *, response_type: type[R], timeout: float | None = None
+    ) -> AsyncOperation[R]: ...
+    async def get_operation(
+        self, name: str, *, response_type: type[Message] | None = None, timeout: float | None = None
+    ) -> AsyncOperation[Any]:
+        """Fetch an operation by name, e.g. to resume waiting from another process.
 
-    async def list_operations(self, *, filter: str = "", page_size: int = 100) -> AsyncIterator[AsyncOperation]:
+        ``response_type`` (e.g. ``types.AsyncBatchAnnotateFilesResponse``) types and checks the result.
+        """
+        proto: Any = await self.run(self.get_flow(name, timeout))
+        return AsyncOperation(proto, self, response_type)
+
+    async def list_operations(
+        self, *, filter: str = "", page_size: int = 100
+    ) -> AsyncIterator[AsyncOperation[AsyncResponse]]:
         """Operations the server still knows, page by page."""
         token = ""
         while True:
@@ -127,19 +189,19 @@ class AsyncClient(ClientBase):
         await self.aclose()
 
 
-class AsyncOperation(OperationBase):
-    """A long-running operation, awaited: ``wait()``, ``result()``, ``refresh()``, ``cancel()``, ``delete()``."""
+class AsyncOperation(OperationBase[R]):
+    """A long-running operation resolving to ``R``, awaited: ``wait()``, ``result()``, ``refresh()``..."""
 
     _client: AsyncClient
 
-    async def refresh(self, *, timeout: float | None = None) -> AsyncOperation:
+    async def refresh(self, *, timeout: float | None = None) -> AsyncOperation[R]:
         """Fetch the current state from the server."""
         self._update(await self._client.run(self._client.get_flow(self.name, timeout)))
         return self
 
     async def wait(
-        self, timeout: float | None = None, *, on_update: Callable[[AsyncOperation], None] | None = None
-    ) -> AsyncOperation:
+        self, timeout: float | None = None, *, on_update: Callable[[AsyncOperation[R]], None] | None = None
+    ) -> AsyncOperation[R]:
         """Wait until done; ``OperationTimeout`` (carrying the name) after ``timeout`` seconds.
 
         ``on_update(operation)`` is called after every state received, e.g. to show progress.
@@ -149,8 +211,8 @@ class AsyncOperation(OperationBase):
         return self
 
     async def result(
-        self, timeout: float | None = None, *, on_update: Callable[[AsyncOperation], None] | None = None
-    ) -> Any:
+        self, timeout: float | None = None, *, on_update: Callable[[AsyncOperation[R]], None] | None = None
+    ) -> R:
         """Wait, then return the typed response; ``OperationError`` if the operation failed."""
         return (await self.wait(timeout, on_update=on_update))._result()
 

@@ -15,17 +15,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from google.longrunning import operations_proto_pb2 as operations_pb2  # messages only: operations_pb2 imports grpc
 from google.protobuf.message import Message
 
-from vision_grpc._client_base import ClientBase, OperationBase
-from vision_grpc._core.methods import method_for_request
+from vision_grpc._client_base import ClientBase, OperationBase, R
+from vision_grpc._core.methods import method_for_call
 from vision_grpc._core.options import ClientOptions
 from vision_grpc._flows.retry import Flow, Sleep
 from vision_grpc.errors import VisionError
 from vision_grpc.transports.base import Transport
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from vision_grpc._core.options import ClientSettings
+    from vision_grpc._gen.v1 import image_annotator_pb2 as v1
+    from vision_grpc._gen.v1p4beta1 import image_annotator_pb2 as v1p4beta1
+    from vision_grpc.types import AsyncResponse
 
 __all__ = ["Client", "Operation"]
 
@@ -41,7 +49,7 @@ class Client(ClientBase):
     The channel is created once and reused; close the client (or use ``with``) when done.
     """
 
-    def __init__(self, options: ClientOptions | None = None, **settings: Any) -> None:
+    def __init__(self, options: ClientOptions | None = None, **settings: Unpack[ClientSettings]) -> None:
         super().__init__(options, settings)
         self._transport = self._make_transport()
 
@@ -76,35 +84,79 @@ class Client(ClientBase):
             return result
 
     # -- ImageAnnotator ----------------------------------------------------------------------
+    # Each method takes the request of its own RPC only (v1 or v1p4beta1, which decides the
+    # version); any other request raises TypeError before anything is sent.
 
-    def batch_annotate_images(self, request: Message, *, timeout: float | None = None) -> Any:
+    @overload
+    def batch_annotate_images(
+        self, request: v1.BatchAnnotateImagesRequest, *, timeout: float | None = None
+    ) -> v1.BatchAnnotateImagesResponse: ...
+    @overload
+    def batch_annotate_images(
+        self, request: v1p4beta1.BatchAnnotateImagesRequest, *, timeout: float | None = None
+    ) -> v1p4beta1.BatchAnnotateImagesResponse: ...
+    def batch_annotate_images(self, request: Message, *, timeout: float | None = None) -> Message:
         """images:annotate, up to 16 images; returns ``BatchAnnotateImagesResponse``."""
-        return self.run(self.annotate_flow(request, timeout))
+        return self.run(self.annotate_flow(request, "BatchAnnotateImages", "batch_annotate_images", timeout))
 
-    def batch_annotate_files(self, request: Message, *, timeout: float | None = None) -> Any:
+    @overload
+    def batch_annotate_files(
+        self, request: v1.BatchAnnotateFilesRequest, *, timeout: float | None = None
+    ) -> v1.BatchAnnotateFilesResponse: ...
+    @overload
+    def batch_annotate_files(
+        self, request: v1p4beta1.BatchAnnotateFilesRequest, *, timeout: float | None = None
+    ) -> v1p4beta1.BatchAnnotateFilesResponse: ...
+    def batch_annotate_files(self, request: Message, *, timeout: float | None = None) -> Message:
         """files:annotate, one file, up to 5 pages, inline content allowed; ``BatchAnnotateFilesResponse``."""
-        return self.run(self.annotate_flow(request, timeout))
+        return self.run(self.annotate_flow(request, "BatchAnnotateFiles", "batch_annotate_files", timeout))
 
-    def async_batch_annotate_files(self, request: Message, *, timeout: float | None = None) -> Operation:
+    @overload
+    def async_batch_annotate_files(
+        self, request: v1.AsyncBatchAnnotateFilesRequest, *, timeout: float | None = None
+    ) -> Operation[v1.AsyncBatchAnnotateFilesResponse]: ...
+    @overload
+    def async_batch_annotate_files(
+        self, request: v1p4beta1.AsyncBatchAnnotateFilesRequest, *, timeout: float | None = None
+    ) -> Operation[v1p4beta1.AsyncBatchAnnotateFilesResponse]: ...
+    def async_batch_annotate_files(self, request: Message, *, timeout: float | None = None) -> Operation[Any]:
         """files:asyncBatchAnnotate; returns the ``Operation`` (result: ``AsyncBatchAnnotateFilesResponse``)."""
-        return self._submit(request, timeout)
+        return self._submit(request, "AsyncBatchAnnotateFiles", "async_batch_annotate_files", timeout)
 
-    def async_batch_annotate_images(self, request: Message, *, timeout: float | None = None) -> Operation:
+    @overload
+    def async_batch_annotate_images(
+        self, request: v1.AsyncBatchAnnotateImagesRequest, *, timeout: float | None = None
+    ) -> Operation[v1.AsyncBatchAnnotateImagesResponse]: ...
+    @overload
+    def async_batch_annotate_images(
+        self, request: v1p4beta1.AsyncBatchAnnotateImagesRequest, *, timeout: float | None = None
+    ) -> Operation[v1p4beta1.AsyncBatchAnnotateImagesResponse]: ...
+    def async_batch_annotate_images(self, request: Message, *, timeout: float | None = None) -> Operation[Any]:
         """images:asyncBatchAnnotate; returns the ``Operation`` (result: ``AsyncBatchAnnotateImagesResponse``)."""
-        return self._submit(request, timeout)
+        return self._submit(request, "AsyncBatchAnnotateImages", "async_batch_annotate_images", timeout)
 
-    def _submit(self, request: Message, timeout: float | None) -> Operation:
-        expected = method_for_request(request).lro_response_type
-        proto = self.run(self.annotate_flow(request, timeout))
+    def _submit(self, request: Message, rpc: str, call: str, timeout: float | None) -> Operation[Any]:
+        expected = method_for_call(rpc, request, call).lro_response_type
+        proto: Any = self.run(self.annotate_flow(request, rpc, call, timeout))
         return Operation(proto, self, expected)
 
     # -- google.longrunning.Operations --------------------------------------------------------
 
-    def get_operation(self, name: str, *, timeout: float | None = None) -> Operation:
-        """Fetch an operation by name, e.g. to resume waiting from another process."""
-        return Operation(self.run(self.get_flow(name, timeout)), self)
+    @overload
+    def get_operation(self, name: str, *, timeout: float | None = None) -> Operation[AsyncResponse]: ...
+    @overload
+    def get_operation(self, name: str, *, response_type: type[R], timeout: float | None = None) -> Operation[R]: ...
+    def get_operation(
+        self, name: str, *, response_type: type[Message] | None = None, timeout: float | None = None
+    ) -> Operation[Any]:
+        """Fetch an operation by name, e.g. to resume waiting from another process.
 
-    def list_operations(self, *, filter: str = "", page_size: int = 100) -> Iterator[Operation]:
+        ``response_type`` (e.g. ``types.AsyncBatchAnnotateFilesResponse``) types and checks the result.
+        """
+        proto: Any = self.run(self.get_flow(name, timeout))
+        return Operation(proto, self, response_type)
+
+    def list_operations(self, *, filter: str = "", page_size: int = 100) -> Iterator[Operation[AsyncResponse]]:
         """Operations the server still knows, page by page."""
         token = ""
         while True:
@@ -133,17 +185,19 @@ class Client(ClientBase):
         self.close()
 
 
-class Operation(OperationBase):
-    """A long-running operation: ``wait()``, ``result()``, ``refresh()``, ``cancel()``, ``delete()``."""
+class Operation(OperationBase[R]):
+    """A long-running operation resolving to ``R``: ``wait()``, ``result()``, ``refresh()``, ``cancel()``..."""
 
     _client: Client
 
-    def refresh(self, *, timeout: float | None = None) -> Operation:
+    def refresh(self, *, timeout: float | None = None) -> Operation[R]:
         """Fetch the current state from the server."""
         self._update(self._client.run(self._client.get_flow(self.name, timeout)))
         return self
 
-    def wait(self, timeout: float | None = None, *, on_update: Callable[[Operation], None] | None = None) -> Operation:
+    def wait(
+        self, timeout: float | None = None, *, on_update: Callable[[Operation[R]], None] | None = None
+    ) -> Operation[R]:
         """Block until done; ``OperationTimeout`` (carrying the name) after ``timeout`` seconds.
 
         ``on_update(operation)`` is called after every state received, e.g. to show progress.
@@ -152,7 +206,7 @@ class Operation(OperationBase):
             self._update(self._client.run(self._client.wait_flow(self, timeout, on_update)))
         return self
 
-    def result(self, timeout: float | None = None, *, on_update: Callable[[Operation], None] | None = None) -> Any:
+    def result(self, timeout: float | None = None, *, on_update: Callable[[Operation[R]], None] | None = None) -> R:
         """Wait, then return the typed response; ``OperationError`` if the operation failed."""
         return self.wait(timeout, on_update=on_update)._result()
 

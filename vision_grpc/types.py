@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 from vision_grpc._core.builders import async_files_request, async_images_request, files_request, images_request
 from vision_grpc._gen.v1 import image_annotator_pb2 as v1
 from vision_grpc._gen.v1 import text_annotation_pb2 as _text
@@ -38,7 +40,18 @@ from vision_grpc._gen.v1p4beta1 import image_annotator_pb2 as v1p4beta1
 
 TextAnnotation = _text.TextAnnotation
 
+# What an operation of either async method, in either API version, resolves to; and its metadata.
+AsyncResponse: TypeAlias = (
+    v1.AsyncBatchAnnotateFilesResponse
+    | v1.AsyncBatchAnnotateImagesResponse
+    | v1p4beta1.AsyncBatchAnnotateFilesResponse
+    | v1p4beta1.AsyncBatchAnnotateImagesResponse
+)
+AnyOperationMetadata: TypeAlias = v1.OperationMetadata | v1p4beta1.OperationMetadata
+
 __all__ = [
+    "AnyOperationMetadata",
+    "AsyncResponse",
     "AnnotateFileRequest",
     "AnnotateFileResponse",
     "AnnotateImageRequest",

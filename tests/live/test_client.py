@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from google.rpc import code_pb2
 
-from tests.live.conftest import PDF_URI, Harness
+from tests._support import make_pdf
+from tests.live.harness import PDF_URI, Harness
 from vision_grpc import errors, types
 from vision_grpc._gen.v1 import image_annotator_pb2 as v1
 from vision_grpc._gen.v1p4beta1 import image_annotator_pb2 as v1p4beta1
@@ -49,10 +50,8 @@ def test_async_images_end_to_end(harness: Harness, version: str) -> None:
 
 @pytest.mark.parametrize("version", list(VERSIONS))
 def test_sync_calls_answer_inline(harness: Harness, version: str) -> None:
-    from tests.live.conftest import tiny_pdf
-
     files = harness.do(
-        lambda c: c.batch_annotate_files(types.files_request(tiny_pdf(4), pages=[1, -1], version=version))
+        lambda c: c.batch_annotate_files(types.files_request(make_pdf(4), pages=[1, -1], version=version))
     )
     pages = [r.context.page_number for r in files.responses[0].responses]
     assert pages == [1, 4]
@@ -183,7 +182,7 @@ def test_server_side_validation_maps_to_field_violations(harness: Harness) -> No
     from vision_grpc._flows.retry import call_flow
 
     bad = v1.BatchAnnotateImagesRequest()
-    flow = call_flow(METHODS[("v1", "BatchAnnotateImages")], bad, timeout=5, retry=harness.client.options.retry)
+    flow = call_flow(METHODS[("v1", "BatchAnnotateImages")], bad, budget=5, retry=harness.client.options.retry)
     with pytest.raises(errors.InvalidArgument) as caught:
         harness.do(lambda c: c.run(flow))
     assert caught.value.field_violations == [("requests", "must hold at least one request")]

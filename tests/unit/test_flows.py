@@ -9,7 +9,7 @@ from google.longrunning import operations_pb2
 from google.protobuf import duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
-from tests.unit.flowkit import Script, names
+from tests._support import Script, names
 from vision_grpc._core.methods import METHODS, OPERATIONS
 from vision_grpc._core.policies import PollPolicy, RetryPolicy
 from vision_grpc._flows.lro import metadata_of, result_of
@@ -82,7 +82,7 @@ def test_call_flow_retry_rules(method: Any, answers: list[Any], calls: int, rais
     flow = call_flow(
         method,
         v1.BatchAnnotateImagesRequest(),
-        timeout=5,
+        budget=60,
         retry=RetryPolicy(max_attempts=3),
         clock=script.clock,
         rng=lambda: 1.0,
@@ -99,7 +99,7 @@ def test_backoff_grows_by_multiplier_and_honours_retry_info() -> None:
     script = Script([unavailable(), unavailable(), unavailable(retry_after=5), "ok"])
     policy = RetryPolicy(initial=0.1, multiplier=2.0, maximum=60, max_attempts=5)
     script.run(
-        call_flow(SYNC, v1.BatchAnnotateImagesRequest(), timeout=5, retry=policy, clock=script.clock, rng=lambda: 1.0)
+        call_flow(SYNC, v1.BatchAnnotateImagesRequest(), budget=60, retry=policy, clock=script.clock, rng=lambda: 1.0)
     )
     assert script.sleeps == pytest.approx([0.1, 0.2, 5.0])
 
@@ -110,7 +110,7 @@ def test_retry_stops_at_the_overall_deadline() -> None:
     with pytest.raises(Unavailable):
         script.run(
             call_flow(
-                SYNC, v1.BatchAnnotateImagesRequest(), timeout=5, retry=policy, clock=script.clock, rng=lambda: 1.0
+                SYNC, v1.BatchAnnotateImagesRequest(), budget=600, retry=policy, clock=script.clock, rng=lambda: 1.0
             )
         )
     assert script.clock.now <= 10

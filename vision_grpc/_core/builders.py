@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from vision_grpc._core.methods import VERSIONS
 from vision_grpc.errors import ValidationError
+
+if TYPE_CHECKING:
+    from vision_grpc._gen.v1 import image_annotator_pb2 as v1
+    from vision_grpc._gen.v1p4beta1 import image_annotator_pb2 as v1p4beta1
 
 __all__ = ["async_files_request", "async_images_request", "images_request", "files_request"]
 
@@ -58,6 +62,36 @@ def _output(module: ModuleType, output_uri: str, batch_size: int | None) -> Any:
     return config
 
 
+@overload
+def async_files_request(
+    uris: str | Sequence[str],
+    *,
+    output_uri: str,
+    features: Iterable[FeatureLike] = ("DOCUMENT_TEXT_DETECTION",),
+    batch_size: int | None = None,
+    mime_type: str | None = None,
+    version: Literal["v1"] = "v1",
+) -> v1.AsyncBatchAnnotateFilesRequest: ...
+@overload
+def async_files_request(
+    uris: str | Sequence[str],
+    *,
+    output_uri: str,
+    features: Iterable[FeatureLike] = ("DOCUMENT_TEXT_DETECTION",),
+    batch_size: int | None = None,
+    mime_type: str | None = None,
+    version: Literal["v1p4beta1"],
+) -> v1p4beta1.AsyncBatchAnnotateFilesRequest: ...
+@overload
+def async_files_request(
+    uris: str | Sequence[str],
+    *,
+    output_uri: str,
+    features: Iterable[FeatureLike] = ("DOCUMENT_TEXT_DETECTION",),
+    batch_size: int | None = None,
+    mime_type: str | None = None,
+    version: str,
+) -> v1.AsyncBatchAnnotateFilesRequest | v1p4beta1.AsyncBatchAnnotateFilesRequest: ...
 def async_files_request(
     uris: str | Sequence[str],
     *,
@@ -66,7 +100,7 @@ def async_files_request(
     batch_size: int | None = None,
     mime_type: str | None = None,
     version: str = "v1",
-) -> Any:
+) -> v1.AsyncBatchAnnotateFilesRequest | v1p4beta1.AsyncBatchAnnotateFilesRequest:
     """``AsyncBatchAnnotateFilesRequest`` for gs:// files (PDF, TIFF, GIF) written under ``output_uri``.
 
     With several files, each one's results go to ``output_uri`` followed by the file's index
@@ -86,13 +120,17 @@ def async_files_request(
                 output_config=_output(module, prefix, batch_size),
             )
         )
-    return module.AsyncBatchAnnotateFilesRequest(requests=requests)
+    request: v1.AsyncBatchAnnotateFilesRequest | v1p4beta1.AsyncBatchAnnotateFilesRequest = (
+        module.AsyncBatchAnnotateFilesRequest(requests=requests)
+    )
+    return request
 
 
 def _image(module: ModuleType, image: str | bytes) -> Any:
     if isinstance(image, bytes):
         return module.Image(content=image)
-    return module.Image(source=module.ImageSource(image_uri=image))
+    request: v1.Image | v1p4beta1.Image = module.Image(source=module.ImageSource(image_uri=image))
+    return request
 
 
 def _image_requests(module: ModuleType, images: Iterable[str | bytes], features: Iterable[FeatureLike]) -> list[Any]:
@@ -100,6 +138,33 @@ def _image_requests(module: ModuleType, images: Iterable[str | bytes], features:
     return [module.AnnotateImageRequest(image=_image(module, image), features=feature_list) for image in images]
 
 
+@overload
+def async_images_request(
+    images: Iterable[str],
+    *,
+    output_uri: str,
+    features: Iterable[FeatureLike] = ("TEXT_DETECTION",),
+    batch_size: int | None = None,
+    version: Literal["v1"] = "v1",
+) -> v1.AsyncBatchAnnotateImagesRequest: ...
+@overload
+def async_images_request(
+    images: Iterable[str],
+    *,
+    output_uri: str,
+    features: Iterable[FeatureLike] = ("TEXT_DETECTION",),
+    batch_size: int | None = None,
+    version: Literal["v1p4beta1"],
+) -> v1p4beta1.AsyncBatchAnnotateImagesRequest: ...
+@overload
+def async_images_request(
+    images: Iterable[str],
+    *,
+    output_uri: str,
+    features: Iterable[FeatureLike] = ("TEXT_DETECTION",),
+    batch_size: int | None = None,
+    version: str,
+) -> v1.AsyncBatchAnnotateImagesRequest | v1p4beta1.AsyncBatchAnnotateImagesRequest: ...
 def async_images_request(
     images: Iterable[str],
     *,
@@ -107,8 +172,8 @@ def async_images_request(
     features: Iterable[FeatureLike] = ("TEXT_DETECTION",),
     batch_size: int | None = None,
     version: str = "v1",
-) -> Any:
-    """``AsyncBatchAnnotateImagesRequest`` for image URIs (gs:// or https://); the service reads them."""
+) -> v1.AsyncBatchAnnotateImagesRequest | v1p4beta1.AsyncBatchAnnotateImagesRequest:
+    """``AsyncBatchAnnotateImagesRequest`` for gs:// image URIs; results are written under ``output_uri``."""
     module = _module(version)
     images = list(images)
     if any(isinstance(image, bytes) for image in images):
@@ -116,19 +181,73 @@ def async_images_request(
             "requests[].image.content",
             "images:asyncBatchAnnotate takes URIs, not bytes: upload them to Cloud Storage first",
         )
-    return module.AsyncBatchAnnotateImagesRequest(
-        requests=_image_requests(module, images, features), output_config=_output(module, output_uri, batch_size)
+    request: v1.AsyncBatchAnnotateImagesRequest | v1p4beta1.AsyncBatchAnnotateImagesRequest = (
+        module.AsyncBatchAnnotateImagesRequest(
+            requests=_image_requests(module, images, features), output_config=_output(module, output_uri, batch_size)
+        )
     )
+    return request
 
 
+@overload
+def images_request(
+    images: Iterable[str | bytes],
+    *,
+    features: Iterable[FeatureLike] = ("TEXT_DETECTION",),
+    version: Literal["v1"] = "v1",
+) -> v1.BatchAnnotateImagesRequest: ...
+@overload
+def images_request(
+    images: Iterable[str | bytes],
+    *,
+    features: Iterable[FeatureLike] = ("TEXT_DETECTION",),
+    version: Literal["v1p4beta1"],
+) -> v1p4beta1.BatchAnnotateImagesRequest: ...
+@overload
+def images_request(
+    images: Iterable[str | bytes],
+    *,
+    features: Iterable[FeatureLike] = ("TEXT_DETECTION",),
+    version: str,
+) -> v1.BatchAnnotateImagesRequest | v1p4beta1.BatchAnnotateImagesRequest: ...
 def images_request(
     images: Iterable[str | bytes], *, features: Iterable[FeatureLike] = ("TEXT_DETECTION",), version: str = "v1"
-) -> Any:
+) -> v1.BatchAnnotateImagesRequest | v1p4beta1.BatchAnnotateImagesRequest:
     """``BatchAnnotateImagesRequest`` (synchronous, at most 16 images) for URIs or bytes."""
     module = _module(version)
-    return module.BatchAnnotateImagesRequest(requests=_image_requests(module, images, features))
+    request: v1.BatchAnnotateImagesRequest | v1p4beta1.BatchAnnotateImagesRequest = module.BatchAnnotateImagesRequest(
+        requests=_image_requests(module, images, features)
+    )
+    return request
 
 
+@overload
+def files_request(
+    source: str | bytes,
+    *,
+    mime_type: str | None = None,
+    pages: Sequence[int] = (),
+    features: Iterable[FeatureLike] = ("DOCUMENT_TEXT_DETECTION",),
+    version: Literal["v1"] = "v1",
+) -> v1.BatchAnnotateFilesRequest: ...
+@overload
+def files_request(
+    source: str | bytes,
+    *,
+    mime_type: str | None = None,
+    pages: Sequence[int] = (),
+    features: Iterable[FeatureLike] = ("DOCUMENT_TEXT_DETECTION",),
+    version: Literal["v1p4beta1"],
+) -> v1p4beta1.BatchAnnotateFilesRequest: ...
+@overload
+def files_request(
+    source: str | bytes,
+    *,
+    mime_type: str | None = None,
+    pages: Sequence[int] = (),
+    features: Iterable[FeatureLike] = ("DOCUMENT_TEXT_DETECTION",),
+    version: str,
+) -> v1.BatchAnnotateFilesRequest | v1p4beta1.BatchAnnotateFilesRequest: ...
 def files_request(
     source: str | bytes,
     *,
@@ -136,7 +255,7 @@ def files_request(
     pages: Sequence[int] = (),
     features: Iterable[FeatureLike] = ("DOCUMENT_TEXT_DETECTION",),
     version: str = "v1",
-) -> Any:
+) -> v1.BatchAnnotateFilesRequest | v1p4beta1.BatchAnnotateFilesRequest:
     """``BatchAnnotateFilesRequest`` (synchronous, one file, at most 5 pages): gs:// URI or bytes."""
     module = _module(version)
     if isinstance(source, bytes):
@@ -146,4 +265,7 @@ def files_request(
             gcs_source=module.GcsSource(uri=source), mime_type=mime_type or guess_mime_type(source)
         )
     item = module.AnnotateFileRequest(input_config=config, features=_features(module, features), pages=list(pages))
-    return module.BatchAnnotateFilesRequest(requests=[item])
+    request: v1.BatchAnnotateFilesRequest | v1p4beta1.BatchAnnotateFilesRequest = module.BatchAnnotateFilesRequest(
+        requests=[item]
+    )
+    return request

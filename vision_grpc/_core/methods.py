@@ -24,7 +24,15 @@ from google.protobuf.message import Message
 from vision_grpc._gen.v1 import image_annotator_pb2 as v1
 from vision_grpc._gen.v1p4beta1 import image_annotator_pb2 as v1p4beta1
 
-__all__ = ["MethodInfo", "METHODS", "OPERATIONS", "VERSIONS", "method_for_request", "operations_http_rule"]
+__all__ = [
+    "MethodInfo",
+    "METHODS",
+    "OPERATIONS",
+    "VERSIONS",
+    "method_for_call",
+    "method_for_request",
+    "operations_http_rule",
+]
 
 VERSIONS: dict[str, ModuleType] = {"v1": v1, "v1p4beta1": v1p4beta1}
 OPERATIONS_SERVICE = "google.longrunning.Operations"
@@ -145,6 +153,30 @@ def method_for_request(request: Message) -> MethodInfo:
         return _BY_REQUEST[type(request)]
     except KeyError:
         raise TypeError(f"{type(request).__qualname__} is not an ImageAnnotator request of vision_grpc.types") from None
+
+
+def method_for_call(rpc: str, request: object, call: str) -> MethodInfo:
+    """The ``rpc`` method (``"AsyncBatchAnnotateFiles"``) of the request's API version.
+
+    A request of another method is refused before anything is sent: its type, not the method
+    called, would otherwise decide which (billable) RPC goes out. ``call`` names the client method
+    in the message.
+    """
+    method = _BY_REQUEST.get(type(request))  # type: ignore[arg-type]
+    if method is not None and method.name == rpc:
+        return method
+    expected = " or ".join(
+        f"{version}.{METHODS[(version, rpc)].request_type.__name__}"
+        for version in VERSIONS
+        if (version, rpc) in METHODS
+    )
+    got = type(request).__qualname__
+    hint = f"; that is the request of {_snake(method.name)}()" if method is not None else ""
+    raise TypeError(f"{call}() takes a {expected} request (vision_grpc.types), got {got}{hint}")
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
 
 
 def operations_http_rule(name: str) -> http_pb2.HttpRule | None:

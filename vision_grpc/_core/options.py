@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from vision_grpc._core.policies import PollPolicy, RetryPolicy
 from vision_grpc.errors import ValidationError
 
-__all__ = ["ClientOptions", "DEFAULT_ENDPOINT", "SCOPES", "positive"]
+__all__ = ["ClientOptions", "ClientSettings", "DEFAULT_ENDPOINT", "SCOPES", "positive"]
 
 DEFAULT_ENDPOINT = "vision.googleapis.com:443"
 # Regional endpoints keep data in the region (Cloud Vision "Regionalization").
@@ -64,7 +64,7 @@ class ClientOptions:
     quota_project: str | None = None
     anonymous: bool = False
     plaintext: bool | None = None  # None: plaintext only for a loopback endpoint (see use_plaintext)
-    timeout: float = 60.0  # per RPC
+    timeout: float = 60.0  # each call's budget, retries and backoff included
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     poll: PollPolicy = field(default_factory=PollPolicy)
     compression: Literal["gzip"] | None = None
@@ -133,3 +133,26 @@ class ClientOptions:
             f"ClientOptions(endpoint={self.resolved_endpoint!r}, transport={self.transport!r}, "
             f"project={self.project!r}, location={self.location!r}, auth={auth}, plaintext={self.use_plaintext})"
         )
+
+
+class ClientSettings(TypedDict, total=False):
+    """The ``ClientOptions`` fields as keyword arguments of ``Client(...)`` / ``AsyncClient(...)``.
+
+    Spelled out so that a type checker rejects a misspelt setting (``projcet=``); a test keeps the
+    two field lists equal.
+    """
+
+    endpoint: str | None
+    project: str | None
+    location: str | None
+    transport: TransportName
+    api_key: str | None
+    credentials: Any
+    credentials_file: str | None
+    quota_project: str | None
+    anonymous: bool
+    plaintext: bool | None
+    timeout: float
+    retry: RetryPolicy
+    poll: PollPolicy
+    compression: Literal["gzip"] | None

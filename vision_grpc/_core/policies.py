@@ -45,8 +45,12 @@ def backoff(initial: float, multiplier: float, maximum: float) -> Iterator[float
 class RetryPolicy:
     """Backoff for idempotent calls on UNAVAILABLE / DEADLINE_EXCEEDED (official v1 defaults).
 
-    ``deadline`` bounds the whole call including retries; a server's ``RetryInfo`` delay is
-    honoured when it is longer than the backoff.
+    A call's ``timeout`` is its whole budget, retries and backoff included; ``deadline`` caps how
+    long any call goes on retrying, whatever its timeout. A server's ``RetryInfo`` delay is honoured
+    when it is longer than the backoff. An endpoint that cannot be reached at all (``ConnectError``)
+    is retried for ``connect_deadline`` seconds only: enough to ride out a server restarting or a
+    refused connection or two (gRPC's own reconnect backoff starts at 1 s), short enough that a
+    wrong or dead endpoint is reported in seconds, not after the retry deadline.
     """
 
     initial: float = 0.1
@@ -54,23 +58,26 @@ class RetryPolicy:
     maximum: float = 60.0
     deadline: float = 600.0
     max_attempts: int | None = None  # None: the deadline alone bounds the retries
+    connect_deadline: float = 3.0
 
     def __post_init__(self) -> None:
-        for name in ("initial", "maximum", "deadline"):
+        for name in ("initial", "maximum", "deadline", "connect_deadline"):
             positive(f"retry.{name}", getattr(self, name))
         if self.multiplier < 1:
             raise ValidationError("retry.multiplier", f"must be >= 1, got {self.multiplier!r}")
         if self.max_attempts is not None and self.max_attempts < 1:
             raise ValidationError("retry.max_attempts", f"must be None or >= 1, got {self.max_attempts!r}")
 
-    def is_retryable(self, method: MethodInfo, error: ApiError) -> bool:
-        """Whether ``error`` from ``method`` may be retried (the attempt count and deadline aside).
+    def is_retryable(self, method: MethodInfo, error: ApiError, elapsed: float = 0.0) -> bool:
+        """Whether ``error`` from ``method`` may be retried ``elapsed`` seconds after the call started
+        (the attempt count and the call's budget aside).
 
-        A connection that was never made is safe to retry for any call, a submit included; a
-        transient code from the server only for methods whose retries are safe (``retry_transient``).
+        A connection that was never made is safe to retry for any call, a submit included, within
+        ``connect_deadline``; a transient code from the server only for methods whose retries are
+        safe (``retry_transient``).
         """
         if isinstance(error, ConnectError):
-            return True
+            return elapsed < self.connect_deadline
         return error.code in TRANSIENT_CODES and method.retry_transient
 
     def delays(self) -> Iterator[float]:

@@ -114,6 +114,10 @@ def _check_image_request(item: Any, path: str, *, is_async: bool) -> None:
     uri = source.gcs_image_uri
     if uri and not image.content:
         _check_gs_uri(uri, f"{path}.image.source.gcs_image_uri", object_needed=True)
+    if is_async and source.image_uri:
+        # The synchronous call may fetch a public https:// image; the asynchronous one reads its
+        # inputs from Cloud Storage, as it writes its outputs there.
+        _check_gs_uri(source.image_uri, f"{path}.image.source.image_uri", object_needed=True)
     _check_features(item, path)
 
 

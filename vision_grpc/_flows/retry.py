@@ -46,30 +46,35 @@ def call_flow(
     method: MethodInfo,
     request: Message,
     *,
-    timeout: float | None,
+    budget: float,
     retry: RetryPolicy,
     clock: Callable[[], float] = time.monotonic,
     rng: Callable[[], float] = random.random,
 ) -> Flow[Message]:
-    """One RPC with retries; returns the response or raises the last ``ApiError``."""
+    """One RPC with retries, all within ``budget`` seconds (attempts, backoff and sleeps alike).
+
+    Each attempt may use what is left of the budget; returns the response or raises the last
+    ``ApiError``. ``retry.deadline`` caps the budget; ``retry.is_retryable`` decides each retry.
+    """
     start = clock()
+    limit = min(budget, retry.deadline)
     delays = retry.delays()
     attempt = 0
     while True:
         attempt += 1
-        remaining = retry.deadline - (clock() - start)
-        per_call = remaining if timeout is None else min(timeout, remaining)
+        remaining = limit - (clock() - start)
         try:
-            response: Message = yield Call(method, request, max(per_call, 0.001))
+            response: Message = yield Call(method, request, max(remaining, 0.001))
             return response
         except ApiError as error:
+            elapsed = clock() - start
             out_of_attempts = retry.max_attempts is not None and attempt >= retry.max_attempts
-            if out_of_attempts or not retry.is_retryable(method, error):
+            if out_of_attempts or not retry.is_retryable(method, error, elapsed):
                 raise
             delay = next(delays) * (0.5 + rng() / 2)  # jitter keeps clients from retrying in step
             server_says = error.retry_delay
             if server_says is not None:
                 delay = max(delay, server_says)
-            if clock() - start + delay >= retry.deadline:
+            if elapsed + delay >= limit or not retry.is_retryable(method, error, elapsed + delay):
                 raise
         yield Sleep(delay)

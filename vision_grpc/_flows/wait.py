@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from google.longrunning import operations_proto_pb2 as operations_pb2  # messages only: operations_pb2 imports grpc
 from google.rpc import code_pb2
@@ -83,11 +83,20 @@ def wait_flow(
             if policy.use_wait_operation and support.available:
                 chunk = policy.wait_chunk if remaining is None else min(policy.wait_chunk, remaining)
                 asked = clock()
-                operation = yield from _wait_once(operation.name, chunk, remaining, clock)
-                if operation.done or clock() - asked >= chunk / 2:
-                    _report(on_update, operation)
+                try:
+                    operation = yield from _wait_once(operation.name, chunk, remaining, clock)
+                except ApiError as error:
+                    if error.code != code_pb2.UNIMPLEMENTED:
+                        raise
+                    # No WaitOperation here (the REST transport, or a server without it). Every
+                    # waiter that sees this falls back, also those whose call was in flight when
+                    # another waiter flipped the shared flag.
+                    support.available = False
                     continue
-                _report(on_update, operation)  # answered early and not done: back off below
+                _report(on_update, operation)
+                if operation.done or clock() - asked >= chunk / 2:
+                    continue
+                # answered early and not done: back off below
             else:
                 yield Sleep(_poll_delay(policy, next(delays), age + waited, remaining, rng))
                 operation = yield from _get_once(operation.name, plan, start, clock, rng)
@@ -97,9 +106,6 @@ def wait_flow(
             waited = clock() - start
             if timeout is not None and waited >= timeout:
                 raise OperationTimeout(operation.name, waited) from error
-            if error.code == code_pb2.UNIMPLEMENTED and support.available:
-                support.available = False  # e.g. the REST transport, or a server without WaitOperation
-                continue
             if error.code not in TRANSIENT_CODES:
                 raise
         # WaitOperation answered early, or a transient failure: back off before asking again.
@@ -116,7 +122,7 @@ def _wait_once(
     if remaining is not None:
         deadline = min(deadline, remaining)
     operation: operations_pb2.Operation = yield from call_flow(
-        _WAIT, _wait_request(name, chunk), timeout=deadline, retry=NO_RETRY, clock=clock
+        _WAIT, _wait_request(name, chunk), budget=deadline, retry=NO_RETRY, clock=clock
     )
     return operation
 
@@ -124,14 +130,12 @@ def _wait_once(
 def _get_once(
     name: str, plan: WaitPlan, start: float, clock: Callable[[], float], rng: Callable[[], float]
 ) -> Flow[operations_pb2.Operation]:
-    rpc_timeout, retry = plan.rpc_timeout, plan.retry
+    budget = plan.rpc_timeout
     if plan.timeout is not None:  # neither the attempt nor its retries may outlive the wait
-        remaining = max(plan.timeout - (clock() - start), 0.001)
-        rpc_timeout = min(rpc_timeout, remaining)
-        retry = replace(retry, deadline=min(retry.deadline, remaining))
+        budget = min(budget, max(plan.timeout - (clock() - start), 0.001))
     request = operations_pb2.GetOperationRequest(name=name)
     operation: operations_pb2.Operation = yield from call_flow(
-        _GET, request, timeout=rpc_timeout, retry=retry, clock=clock, rng=rng
+        _GET, request, budget=budget, retry=plan.retry, clock=clock, rng=rng
     )
     return operation
 

@@ -139,7 +139,7 @@ class BulkRunner:
                 raise
             return report_of(journal)
 
-    def _drive(self, in_flight: dict[str, Operation], queue: list[Batch]) -> None:
+    def _drive(self, in_flight: dict[str, Operation[Any]], queue: list[Batch]) -> None:
         deadline = time.monotonic() + self.poll_timeout
         self._schedule = PollSchedule(self.poll_interval)
         for batch_id in in_flight:
@@ -162,8 +162,8 @@ class BulkRunner:
                 )
         return queue
 
-    def _reattach(self) -> dict[str, Operation]:
-        in_flight: dict[str, Operation] = {}
+    def _reattach(self) -> dict[str, Operation[Any]]:
+        in_flight: dict[str, Operation[Any]] = {}
         for batch in self._journal.batches(BatchState.SUBMITTED):
             try:
                 in_flight[batch.id] = self.client.get_operation(batch.operation)
@@ -173,7 +173,7 @@ class BulkRunner:
                 continue  # stays 'submitted': re-attached on the next run
         return in_flight
 
-    def _fill(self, in_flight: dict[str, Operation], queue: list[Batch]) -> None:
+    def _fill(self, in_flight: dict[str, Operation[Any]], queue: list[Batch]) -> None:
         """Submit up to ``max_in_flight``: retries first, then new batches; every pass uses up one batch."""
         while len(in_flight) < self.max_in_flight and self._failures_in_a_row < MAX_SUBMIT_FAILURES_IN_A_ROW:
             if queue:
@@ -188,7 +188,7 @@ class BulkRunner:
                 batch = self._journal.open_batch(batch_id, uris, f"{self.output_prefix}batch-{batch_id}/")
             self._submit(batch, in_flight)
 
-    def _submit(self, batch: Batch, in_flight: dict[str, Operation]) -> None:
+    def _submit(self, batch: Batch, in_flight: dict[str, Operation[Any]]) -> None:
         try:
             request = self._request(batch.uris, batch.output_prefix)
         except ValidationError as error:  # inputs were checked one by one: a batch-level rule broke
@@ -217,7 +217,7 @@ class BulkRunner:
         in_flight[batch.id] = operation
         self._schedule.add(batch.id)
 
-    def _poll_round(self, in_flight: dict[str, Operation], queue: list[Batch]) -> None:
+    def _poll_round(self, in_flight: dict[str, Operation[Any]], queue: list[Batch]) -> None:
         """Refresh the operations that are due (one GetOperation each); complete those that are done."""
         for batch_id in self._schedule.due():
             operation = in_flight[batch_id]
@@ -238,11 +238,11 @@ class BulkRunner:
             else:
                 self._schedule.polled(batch_id)
 
-    def _forget(self, batch_id: str, in_flight: dict[str, Operation]) -> None:
+    def _forget(self, batch_id: str, in_flight: dict[str, Operation[Any]]) -> None:
         del in_flight[batch_id]
         self._schedule.remove(batch_id)
 
-    def _complete(self, batch_id: str, operation: Operation) -> list[Batch]:
+    def _complete(self, batch_id: str, operation: Operation[Any]) -> list[Batch]:
         """Record a finished operation; returns the batches to submit again (split, or a transient failure)."""
         (batch,) = self._journal.batches(batch_id=batch_id)
         try:

@@ -22,8 +22,16 @@ _MiB = 1024 * 1024
 _STUBS: dict[str, Any] = {"v1": v1_grpc.ImageAnnotatorStub, "v1p4beta1": v1p4beta1_grpc.ImageAnnotatorStub}
 
 
-def channel_options() -> list[tuple[str, Any]]:
+# How gRPC words a connection that could not be made (refused, nothing listening, TLS handshake,
+# connect timeout: "failed to connect to all addresses") or a name that did not resolve.
+_CONNECT_FAILURES = ("failed to connect", "errors resolving", "dns resolution failed", "name resolution")
+
+
+def channel_options(options: ClientOptions) -> list[tuple[str, Any]]:
     return [
+        # gRPC's own connect attempt timeout (20 s by default): an endpoint that never answers is a
+        # ConnectError within the retry policy's connect deadline, like a refused one.
+        ("grpc.min_reconnect_backoff_ms", int(options.retry.connect_deadline * 1000)),
         # A full-text response of a few dense pages exceeds gRPC's 4 MiB default.
         ("grpc.max_receive_message_length", 256 * _MiB),
         ("grpc.max_send_message_length", 64 * _MiB),
@@ -60,8 +68,8 @@ def open_channel(channels: Any, options: ClientOptions, auth: AuthPlan) -> Any:
     target = options.resolved_endpoint
     credentials = channel_credentials(options, auth)
     if credentials is None:
-        return channels.insecure_channel(target, options=channel_options())
-    return channels.secure_channel(target, credentials, options=channel_options())
+        return channels.insecure_channel(target, options=channel_options(options))
+    return channels.secure_channel(target, credentials, options=channel_options(options))
 
 
 def stub_callables(channel: Any) -> dict[str, Any]:
@@ -82,11 +90,12 @@ def stub_callables(channel: Any) -> dict[str, Any]:
     return out
 
 
-def error_from_rpc(error: grpc.RpcError) -> ApiError:
+def error_from_rpc(error: grpc.RpcError, target: str) -> ApiError:
     """Map a gRPC failure, decoding ``grpc-status-details-bin`` rich details via grpcio-status.
 
-    gRPC reports a connection that could not be made as UNAVAILABLE "failed to connect ...":
-    that one becomes a ``ConnectError`` (the request never left).
+    gRPC reports a connection that could not be made as UNAVAILABLE "failed to connect ..." (or a
+    name resolution error): that one becomes a ``ConnectError`` naming ``target`` (the request
+    never left).
     """
     call: Any = error
     try:
@@ -96,6 +105,7 @@ def error_from_rpc(error: grpc.RpcError) -> ApiError:
     code = call.code() if hasattr(call, "code") else grpc.StatusCode.UNKNOWN
     if status is None:
         status = status_pb2.Status(code=code.value[0], message=call.details() or "")
-    if status.code == code_pb2.UNAVAILABLE and "failed to connect" in (call.details() or "").lower():
-        return ConnectError(status.message, status=status)
+    details = (call.details() or "").lower()
+    if status.code == code_pb2.UNAVAILABLE and any(phrase in details for phrase in _CONNECT_FAILURES):
+        return ConnectError(f"cannot connect to {target}: {status.message}", status=status)
     return from_status(status)

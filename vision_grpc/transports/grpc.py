@@ -23,6 +23,7 @@ class GrpcTransport:
         self._channel = open_channel(grpc, options, auth)
         self._callables: dict[str, Any] = stub_callables(self._channel)
         self._compression = compression(options)
+        self._target = options.resolved_endpoint
 
     def call(self, method: MethodInfo, request: Message, *, timeout: float | None, metadata: Metadata) -> Message:
         try:
@@ -31,7 +32,7 @@ class GrpcTransport:
             )
             return response
         except grpc.RpcError as error:
-            raise error_from_rpc(error) from error
+            raise error_from_rpc(error, self._target) from error
 
     def close(self) -> None:
         self._channel.close()

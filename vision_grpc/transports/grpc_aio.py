@@ -24,6 +24,7 @@ class AsyncGrpcTransport:
         self._channel = open_channel(grpc.aio, options, auth)
         self._callables: dict[str, Any] = stub_callables(self._channel)
         self._compression = compression(options)
+        self._target = options.resolved_endpoint
 
     async def call(self, method: MethodInfo, request: Message, *, timeout: float | None, metadata: Metadata) -> Message:
         try:
@@ -32,7 +33,7 @@ class AsyncGrpcTransport:
             )
             return response
         except grpc.RpcError as error:
-            raise error_from_rpc(error) from error
+            raise error_from_rpc(error, self._target) from error
 
     async def close(self) -> None:
         await self._channel.close()

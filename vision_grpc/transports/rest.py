@@ -38,8 +38,11 @@ def urllib3_error_map(origin: str) -> ErrorMap:
     errors = _urllib3().exceptions
     return ErrorMap(
         [
-            # No connection was made: the request never left, so any call may be sent again.
+            # No connection was made (refused, unresolvable, nothing answering, TLS handshake failed):
+            # the request never left, so any call may be sent again.
             (errors.NewConnectionError, lambda exc, _: ConnectError(f"cannot connect to {origin}: {exc}")),
+            (errors.ConnectTimeoutError, lambda exc, _: ConnectError(f"cannot connect to {origin}: {exc}")),
+            (errors.SSLError, lambda exc, _: ConnectError(f"TLS handshake with {origin} failed: {exc}")),
             (errors.TimeoutError, lambda _, timeout: api_error(DEADLINE, f"no answer within {timeout}s")),
             # The connection dropped mid-call: transient, as over gRPC, but the server may have seen it.
             (errors.ProtocolError, lambda exc, _: api_error(UNAVAILABLE, f"connection to {origin} lost: {exc}")),
@@ -58,6 +61,8 @@ class RestTransport:
         self._pool = pool_class(self._codec.host, self._codec.port, maxsize=pool_size, block=False, retries=False)
         self._token_request = token_request() if auth.credentials is not None else None
         self._errors = urllib3_error_map(self._codec.origin)
+        self._timeout = urllib3.Timeout
+        self._connect_deadline = options.retry.connect_deadline
 
     def call(self, method: MethodInfo, request: Message, *, timeout: float | None, metadata: Metadata) -> Message:
         prepared = self._codec.prepare(method, request, metadata)
@@ -71,12 +76,17 @@ class RestTransport:
                 prepared.url,
                 body=prepared.body,
                 headers=prepared.headers,
-                timeout=timeout,
+                timeout=self._attempt_timeout(timeout),
                 retries=False,
                 redirect=False,
                 preload_content=True,
             )
         return self._codec.read(method, response.status, response.data, response.headers.get("content-type", ""))
+
+    def _attempt_timeout(self, timeout: float | None) -> Any:
+        # Connecting gets at most the connect deadline: a host that never answers is a ConnectError.
+        connect = self._connect_deadline if timeout is None else min(timeout, self._connect_deadline)
+        return self._timeout(connect=connect, read=timeout)
 
     def close(self) -> None:
         self._pool.close()

@@ -38,8 +38,10 @@ def aiohttp_error_map(origin: str) -> ErrorMap:
     aiohttp = _aiohttp()
     return ErrorMap(
         [
-            # No connection was made: the request never left, so any call may be sent again.
+            # No connection was made (refused, unresolvable, nothing answering, TLS handshake failed):
+            # the request never left, so any call may be sent again.
             (aiohttp.ClientConnectorError, lambda exc, _: ConnectError(f"cannot connect to {origin}: {exc}")),
+            (aiohttp.ConnectionTimeoutError, lambda exc, _: ConnectError(f"cannot connect to {origin}: {exc}")),
             # The connection dropped mid-call: transient, as over gRPC, but the server may have seen it.
             (
                 aiohttp.ServerDisconnectedError,
@@ -65,6 +67,7 @@ class AsyncRestTransport:
         self._pool_size = pool_size
         self._token_request = token_request() if auth.credentials is not None else None
         self._errors = aiohttp_error_map(self._codec.origin)
+        self._connect_deadline = options.retry.connect_deadline
 
     def _get_session(self) -> Any:
         if self._session is None:  # created lazily: aiohttp wants a running loop
@@ -90,7 +93,8 @@ class AsyncRestTransport:
                 url,
                 data=prepared.body,
                 headers=prepared.headers,
-                timeout=self._aiohttp.ClientTimeout(total=timeout),
+                # Connecting gets at most the connect deadline: a host that never answers is a ConnectError.
+                timeout=self._aiohttp.ClientTimeout(total=timeout, sock_connect=self._connect_deadline),
                 allow_redirects=False,
             ) as response:
                 body = await response.read()
