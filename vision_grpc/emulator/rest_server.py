@@ -2,7 +2,7 @@
 
 Routes come from the same descriptors and ``google.api.http`` rules as the client's REST
 transport (``_core.methods``), matched and decoded by the server half of the transcoding engine
-(``_transcoding.server.Router``). Errors use the service's JSON shape
+(``_transcoding.Router``). Errors use the service's JSON shape
 (``{"error": {"code", "message", "status", "details"}}``, ``http_error_body``).
 
 Each response (status line, headers and body) goes out in one ``send`` on a TCP_NODELAY
@@ -22,8 +22,7 @@ from google.protobuf import json_format
 from google.rpc import code_pb2, status_pb2
 
 from vision_grpc._core.methods import METHODS, OPERATIONS, MethodInfo
-from vision_grpc._transcoding.client import encode_response
-from vision_grpc._transcoding.server import Router
+from vision_grpc._transcoding import Router, encode_response
 from vision_grpc.emulator._service import EmulatorService
 from vision_grpc.errors import ApiError, api_error, code_name, http_status_for
 
