@@ -14,6 +14,7 @@ Every failure a caller can see is a ``VisionError``::
     │   ├── Cancelled              499
     │   ├── Unimplemented          501
     │   ├── Unavailable            503, transient: safe to retry idempotent calls
+    │   │   └── ConnectError           no connection could be made: the request never reached a server
     │   └── DeadlineExceeded       504
     ├── OperationError         a long-running operation finished with an error status
     ├── OperationTimeout       waiting for an operation ran out of time; it may still finish (also TimeoutError)
@@ -39,6 +40,7 @@ __all__ = [
     "ApiError",
     "api_error",
     "Cancelled",
+    "ConnectError",
     "DeadlineExceeded",
     "InvalidArgument",
     "InvalidTemplateError",
@@ -172,11 +174,7 @@ class ApiError(VisionError):
     ``code`` is the ``google.rpc.Code`` number (``code_name`` gives its name), ``http_status``
     its HTTP equivalent, ``details`` the decoded rich details (``ErrorInfo``, ``BadRequest``,
     ``RetryInfo``, ...; unknown ones stay ``Any``), and ``status`` the whole ``google.rpc.Status``.
-    ``request_sent`` is False when the transport knows the request never reached a server
-    (connection refused), which makes even a non-idempotent submit safe to retry.
     """
-
-    request_sent: bool = True
 
     def __init__(
         self,
@@ -252,6 +250,17 @@ class Unimplemented(ApiError):
 
 class Unavailable(ApiError):
     """503: transient unavailability; idempotent calls are retried automatically."""
+
+
+class ConnectError(Unavailable):
+    """No connection could be made (refused, unresolvable, TLS handshake failed, nothing listening).
+
+    The request never reached a server, so even a non-idempotent submit is safe to send again.
+    Raised by the transports, never built from a server's status.
+    """
+
+    def __init__(self, message: str, *, code: int = code_pb2.UNAVAILABLE, **kwargs: Any) -> None:
+        super().__init__(message, code=code, **kwargs)
 
 
 class DeadlineExceeded(ApiError):
@@ -333,7 +342,6 @@ def _json_error(body: bytes) -> status_pb2.Status | None:
     return status
 
 
-
 def api_error(code: int, message: str, *details: Message) -> ApiError:
     """The typed ``ApiError`` for a code and message, with rich ``details`` packed into its status."""
     status = status_pb2.Status(code=code, message=message)
@@ -370,3 +378,31 @@ class OperationTimeout(VisionError, TimeoutError):
 
 class TransportError(VisionError):
     """No status was received: the connection failed (refused, reset, TLS, DNS)."""
+
+
+class ItemErrors(VisionError):
+    """The call or operation succeeded, but some (or all) of its pages or images failed.
+
+    ``failed`` holds ``(label, error)`` for each failed item in order: ``label`` names the item
+    (``gs://b/doc.pdf page 2``, ``image 0 gs://b/a.png``) and ``error`` is the ``ApiError`` mapped
+    from the item's ``google.rpc.Status``. ``total`` is how many items were checked and ``items``
+    the failed items themselves, when the raiser has them (``PageResult``, ``ImageResult``).
+    Raised by ``vision_grpc.outputs.raise_for_errors``; the CLI exits 6 for it.
+    """
+
+    def __init__(
+        self,
+        failed: Sequence[tuple[str, status_pb2.Status]],
+        total: int,
+        unit: str = "item",
+        items: Sequence[Any] = (),
+    ) -> None:
+        self.failed = [(label, from_status(status)) for label, status in failed]
+        self.total = total
+        self.items = list(items)
+        shown = "; ".join(f"{label}: {error}" for label, error in self.failed[:3])
+        more = f"; and {len(self.failed) - 3} more" if len(self.failed) > 3 else ""
+        super().__init__(f"{len(self.failed)} of {total} {unit}(s) failed: {shown}{more}")
+
+
+__all__ += ["ItemErrors"]
