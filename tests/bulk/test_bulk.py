@@ -2,7 +2,7 @@
 
 Each test stages tiny PDFs (or images) in its own bucket of one shared ``Emulator(operation_seconds=0.2)``,
 runs ``BulkRunner`` with a real ``Client`` and checks the journal against what the server saw
-(``conftest.check_consistent``): every input reported once, every journaled operation on the server with exactly
+(``bed.check_consistent``): every input reported once, every journaled operation on the server with exactly
 its batch's inputs, an input in several operations only after a logged ambiguous resubmission, every
 submit RPC journaled before it was sent. Kill tests SIGKILL ``bulk_worker.py`` (a child, with a timeout).
 """
@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from google.rpc import code_pb2
 
-from tests.bulk.conftest import FILES, Bed, check_consistent
+from tests.bulk.bed import FILES, Bed, check_consistent
 from vision_grpc.bulk import load_report
 from vision_grpc.bulk.journal import Journal, JournalError
 from vision_grpc.errors import ValidationError
@@ -61,11 +61,11 @@ def test_files_run_annotates_every_input_once(bed: Bed) -> None:
     assert report.counts == {"done": 20, "failed": 0, "pending": 0, "total": 20}
     assert len(report.operations) == 7 and most[0] == 2
     check_consistent(bed, uris)
-    assert len(bed.emu.list_objects(bed.out)) == 20  # one shard per one-page file
+    assert len(bed.emulator.list_objects(bed.out)) == 20  # one shard per one-page file
     assert {r.output_uri.rsplit("/", 2)[-2] for r in report.done} == {"0", "1", "2"}
-    calls = len(bed.emu.service.calls)
+    calls = len(bed.emulator.service.calls)
     assert bed.runner().run(uris).counts == report.counts
-    assert len(bed.emu.service.calls) == calls  # a finished journal sends nothing, polls nothing
+    assert len(bed.emulator.service.calls) == calls  # a finished journal sends nothing, polls nothing
 
 
 def test_images_run(bed: Bed) -> None:
@@ -111,7 +111,7 @@ def test_a_failed_batch_without_a_named_input_is_bisected(bed: Bed) -> None:
 def test_a_bad_file_in_a_batch_fails_alone(bed: Bed) -> None:
     uris = bed.stage(4)
     broken = f"{bed.bucket}in/broken.pdf"
-    bed.emu.put_object(broken, b"%PDF-1.4 this is not a readable document")
+    bed.emulator.put_object(broken, b"%PDF-1.4 this is not a readable document")
     report = bed.runner(files_per_request=5).run([*uris, broken])
     assert {r.uri for r in report.failed} == {broken}
     assert {r.uri for r in report.done} == set(uris)
@@ -120,7 +120,7 @@ def test_a_bad_file_in_a_batch_fails_alone(bed: Bed) -> None:
 
 def test_failed_submit_is_retried_on_the_next_run(bed: Bed) -> None:
     uris = bed.stage(6)
-    bed.emu.service.faults.fail_next(FILES, code_pb2.UNAVAILABLE)
+    bed.emulator.service.faults.fail_next(FILES, code_pb2.UNAVAILABLE)
     first = bed.runner().run(uris)
     assert first.counts == {"done": 3, "failed": 0, "pending": 3, "total": 6}
     assert all("submit failed (UNAVAILABLE: injected fault" in r.reason for r in first.pending)
@@ -132,13 +132,13 @@ def test_failed_submit_is_retried_on_the_next_run(bed: Bed) -> None:
 
 def test_submit_gives_up_after_max_attempts(bed: Bed) -> None:
     uris = bed.stage(2)
-    bed.emu.service.faults.fail_next(FILES, code_pb2.PERMISSION_DENIED, times=5)
+    bed.emulator.service.faults.fail_next(FILES, code_pb2.PERMISSION_DENIED, times=5)
     assert bed.runner(max_attempts=2).run(uris).counts["pending"] == 2
     report = bed.runner(max_attempts=2).run(uris)
     assert report.counts["failed"] == 2
     assert report.failed[0].reason.startswith("gave up after 2 attempt(s); last: submit failed (PERMISSION_DENIED")
     bed.runner(max_attempts=2).run(uris)
-    assert len([c for c in bed.emu.service.calls if c.method == FILES]) == 2  # nothing more was sent
+    assert len([c for c in bed.emulator.service.calls if c.method == FILES]) == 2  # nothing more was sent
 
 
 @pytest.mark.parametrize(("event", "nth"), [("submitting", 2), ("sent", 2), ("submitted", 1), ("done", 1)])
@@ -153,7 +153,7 @@ def test_interrupted_run_resumes(bed: Bed, event: str, nth: int) -> None:
     ambiguous = [batch for name, batch, _ in bed.history() if name == "ambiguous"]
     assert len(ambiguous) == (1 if event in ("submitting", "sent") else 0)
     assert len(bed.server_ops()) == len(report.operations) + (1 if event == "sent" else 0)
-    assert len(bed.emu.list_objects(bed.out)) == 8  # the ambiguous resubmission rewrote the same shards
+    assert len(bed.emulator.list_objects(bed.out)) == 8  # the ambiguous resubmission rewrote the same shards
 
 
 def test_ctrl_c_during_a_submit_waits_for_the_operation_name(bed: Bed) -> None:
@@ -206,7 +206,7 @@ def test_operations_still_running_at_the_timeout_are_reattached_later(bed: Bed) 
 
 def worker_command(bed: Bed, uris: list[str], kill_after: tuple[str, int]) -> list[str]:
     config = {"inputs": uris, "kill_after": list(kill_after), **bed.settings(files_per_request=2)}
-    return [sys.executable, str(WORKER), bed.emu.grpc_target, str(bed.journal), json.dumps(config)]
+    return [sys.executable, str(WORKER), bed.emulator.grpc_target, str(bed.journal), json.dumps(config)]
 
 
 @pytest.mark.parametrize(("event", "nth"), [("submitting", 1), ("sent", 2), ("submitted", 3), ("done", 2)])
@@ -220,7 +220,7 @@ def test_killed_worker_resumes(bed: Bed, event: str, nth: int) -> None:
     ambiguous = [batch for name, batch, _ in bed.history() if name == "ambiguous"]
     assert len(ambiguous) == (1 if event in ("submitting", "sent") else 0)
     assert len(bed.server_ops()) == len(report.operations) + (1 if event == "sent" else 0)
-    assert len(bed.emu.list_objects(bed.out)) == 8
+    assert len(bed.emulator.list_objects(bed.out)) == 8
 
 
 def test_killed_at_a_random_moment_then_resumed_by_another_process(bed: Bed) -> None:

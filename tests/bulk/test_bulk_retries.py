@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from google.rpc import code_pb2
 
-from tests.bulk.conftest import FILES, Bed, check_consistent
-from tests.live.conftest import tiny_pdf
+from tests._support import make_pdf
+from tests.bulk.bed import FILES, Bed, check_consistent
 from vision_grpc import Client
 from vision_grpc.bulk import BulkRunner, load_report
 from vision_grpc.bulk.journal import Journal
@@ -23,7 +23,7 @@ from vision_grpc.testing import Emulator
 def test_an_images_batch_that_failed_as_a_whole_is_split(bed: Bed) -> None:
     uris = bed.stage(4, suffix=".png")
     bad = uris[2]
-    bed.emu.service.faults.fail_next_operation(
+    bed.emulator.service.faults.fail_next_operation(
         "INVALID_ARGUMENT", method="AsyncBatchAnnotateImages", message=f"Bad image data: {bad}"
     )
     report = bed.runner(kind="images", images_per_request=4, features=["LABEL_DETECTION"]).run(uris)
@@ -40,14 +40,14 @@ def test_a_missing_image_is_done_with_its_error_in_the_shard(bed: Bed) -> None:
     uris = [*bed.stage(2, suffix=".png"), f"{bed.bucket}in/missing.png"]
     report = bed.runner(kind="images", features=["LABEL_DETECTION"]).run(uris)
     assert report.counts["done"] == 3  # "done": the operation succeeded; per-image errors are in the shards
-    results = list(read_image_results(report.done[0].output_uri, storage=LocalStorage(bed.emu.storage_dir)))
+    results = list(read_image_results(report.done[0].output_uri, storage=LocalStorage(bed.emulator.storage_dir)))
     assert [r.error.code for r in results] == [code_pb2.UNIMPLEMENTED] * 2 + [code_pb2.NOT_FOUND]
     assert results[2].error.message == f"Error opening file: {uris[2]}."
 
 
 def test_a_transient_operation_failure_is_submitted_again_in_the_same_run(bed: Bed) -> None:
     uris = bed.stage(4)
-    bed.emu.service.faults.fail_next_operation("UNAVAILABLE", method=FILES)
+    bed.emulator.service.faults.fail_next_operation("UNAVAILABLE", method=FILES)
     report = bed.runner(files_per_request=2).run(uris)
     assert report.counts == {"done": 4, "failed": 0, "pending": 0, "total": 4}
     history = bed.history()
@@ -58,23 +58,23 @@ def test_a_transient_operation_failure_is_submitted_again_in_the_same_run(bed: B
     ]
     ops = [op for event, batch, op in history if event == "submitted" and batch == retried]
     assert len(ops) == 2 and ops[0] != ops[1]
-    assert all(bed.emu.list_objects(r.output_uri) for r in report.done)  # the same prefix, written this time
+    assert all(bed.emulator.list_objects(r.output_uri) for r in report.done)  # the same prefix, written this time
 
 
 def test_a_transient_operation_failure_counts_toward_max_attempts(bed: Bed) -> None:
     uris = bed.stage(2)
-    bed.emu.service.faults.fail_next_operation("INTERNAL", method=FILES, times=5)
+    bed.emulator.service.faults.fail_next_operation("INTERNAL", method=FILES, times=5)
     report = bed.runner(max_attempts=2).run(uris)
     assert report.counts["failed"] == 2
     assert report.failed[0].reason.startswith("gave up after 2 attempt(s); last: operation ")
     assert "(INTERNAL: injected operation fault" in report.failed[0].reason
-    assert len([c for c in bed.emu.service.calls if c.method == FILES]) == 2
-    bed.emu.service.faults.clear()
+    assert len([c for c in bed.emulator.service.calls if c.method == FILES]) == 2
+    bed.emulator.service.faults.clear()
 
 
 def test_a_transient_failure_left_for_the_next_run_is_pending(bed: Bed) -> None:
     uris = bed.stage(2)
-    bed.emu.service.faults.fail_next_operation("UNAVAILABLE", method=FILES)
+    bed.emulator.service.faults.fail_next_operation("UNAVAILABLE", method=FILES)
     runner = bed.runner()
     with closing(Journal(bed.journal)) as journal:  # one attempt in this "run": the retry is left for the next
         runner._journal = journal
@@ -98,7 +98,7 @@ def test_polling_over_rest_makes_few_get_operation_calls(tmp_path: Path) -> None
     ):
         uris = [f"gs://rest-bulk/in/{n}.pdf" for n in range(6)]
         for uri in uris:
-            emu.put_object(uri, tiny_pdf(1))
+            emu.put_object(uri, make_pdf(1))
         runner = BulkRunner(
             rest_client,
             tmp_path / "j.db",

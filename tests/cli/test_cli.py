@@ -6,36 +6,20 @@ import hashlib
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from vision_grpc.cli import main
+from tests._support import flags, run
 from vision_grpc.demo import sample_pdf
 from vision_grpc.testing import Emulator
 
 
 @pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    with Emulator(storage_dir=tmp_path_factory.mktemp("storage"), operation_seconds=0.2) as emu:
-        emu.put_object("gs://bucket/sample.pdf", sample_pdf())
-        yield emu
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    try:
-        document = json.loads(captured.out) if captured.out.strip().startswith("{") else captured.out
-    except ValueError:
-        document = captured.out
-    return code, document, captured.err
-
-
-def flags(emulator: Emulator, *extra: str) -> list[str]:
-    return ["--endpoint", emulator.grpc_target, "--emulator-storage", str(emulator.storage_dir), *extra]
+def emulator(emulator: Emulator) -> Emulator:
+    """The shared emulator, with the bundled sample at ``gs://bucket/sample.pdf``."""
+    emulator.put_object("gs://bucket/sample.pdf", sample_pdf())
+    return emulator
 
 
 def test_annotate_files_waits_and_reports_json(emulator: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
@@ -169,8 +153,9 @@ def test_connection_refused_exits_5(capsys: pytest.CaptureFixture[str]) -> None:
 def test_sync_images_print_per_image(emulator: Emulator, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     image = tmp_path / "a.png"
     image.write_bytes(b"\x89PNG\r\n\x1a\n")
-    code, out, _ = run(capsys, "annotate", "images", str(image), *flags(emulator))
-    assert code == 0 and out.startswith(f"{image}: ")
+    code, out, err = run(capsys, "annotate", "images", str(image), *flags(emulator))
+    assert code == 6 and out.startswith(f"{image}: ")  # no image OCR in the emulator: the image failed, exit 6
+    assert err.startswith(f"vision-grpc: 1 of 1 image(s) failed: {image}: UNIMPLEMENTED (501): ")
 
 
 def test_bulk_from_a_list_file(emulator: Emulator, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -5,22 +5,21 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.live.conftest import tiny_pdf
+from tests._support import make_pdf
 from vision_grpc.testing import Emulator
 
 TRANSPORTS = ["grpc", "rest"]
 
 
 @pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with Emulator(operation_seconds=0.3) as emu:
-        emu.put_object("gs://bucket/doc.pdf", tiny_pdf(3))
-        yield emu
+def emulator(emulator: Emulator) -> Emulator:
+    """The shared emulator, with a three-page PDF at ``gs://bucket/doc.pdf``."""
+    emulator.put_object("gs://bucket/doc.pdf", make_pdf(3))
+    return emulator
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

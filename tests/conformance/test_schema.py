@@ -14,7 +14,7 @@ from google.longrunning import operations_pb2
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format
 
 from tests.conformance import schema_tools
-from tests.conformance.conftest import MODULES, ROUND_TRIP, our_class, our_json, our_populated
+from tests.conformance.ours import MODULES, ROUND_TRIP, our_class, our_json, our_populated
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,7 @@ from google.longrunning import operations_pb2
 from google.rpc import code_pb2, error_details_pb2
 from grpc_status import rpc_status
 
-from tests.emulator.conftest import RPC_TIMEOUT, VERSIONS, make_pdf, wait_done
+from tests._support import RPC_TIMEOUT, VERSIONS, make_pdf, wait_done
 from vision_grpc._core.methods import METHODS
 from vision_grpc.emulator import EmulatorService, ImageInput
 from vision_grpc.errors import ApiError, PermissionDenied

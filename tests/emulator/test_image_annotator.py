@@ -12,7 +12,7 @@ from google.longrunning import operations_pb2
 from google.protobuf import json_format
 from google.rpc import code_pb2
 
-from tests.emulator.conftest import RPC_TIMEOUT, make_gif, make_pdf, make_tiff, wait_done
+from tests._support import RPC_TIMEOUT, VERSIONS, make_gif, make_pdf, make_tiff, wait_done
 from vision_grpc.emulator import ImageInput
 from vision_grpc.testing import Emulator
 
@@ -174,8 +174,6 @@ def test_async_files_writes_sharded_outputs(
 
 
 def test_async_files_operation_name_uses_parent(emulator: Emulator, prefix: str, channel: grpc.Channel) -> None:
-    from tests.emulator.conftest import VERSIONS
-
     api, stub_class = VERSIONS["v1"]
     emulator.put_object(f"{prefix}in.pdf", make_pdf(1))
     request = api.AsyncBatchAnnotateFilesRequest(

@@ -13,7 +13,7 @@ from google.longrunning import operations_pb2, operations_pb2_grpc
 from google.protobuf import duration_pb2
 from google.rpc import code_pb2
 
-from tests.emulator.conftest import RPC_TIMEOUT, FakeClock, make_pdf, wait_done
+from tests._support import RPC_TIMEOUT, FakeClock, make_pdf, wait_done
 from vision_grpc._core.methods import METHODS, OPERATIONS
 from vision_grpc._gen.v1 import image_annotator_pb2 as v1
 from vision_grpc._gen.v1 import image_annotator_pb2_grpc as v1_grpc

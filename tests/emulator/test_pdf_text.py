@@ -17,7 +17,7 @@ from google.longrunning import operations_pb2_grpc
 from google.protobuf import json_format
 from google.rpc import code_pb2
 
-from tests.emulator.conftest import RPC_TIMEOUT, VERSIONS, make_pdf, wait_done
+from tests._support import RPC_TIMEOUT, VERSIONS, make_pdf, wait_done
 from vision_grpc._gen.v1 import image_annotator_pb2 as v1
 from vision_grpc._gen.v1 import image_annotator_pb2_grpc as v1_grpc
 from vision_grpc.demo import SAMPLE_PAGES, sample_pdf, sample_texts

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.emulator.conftest import make_gif, make_pdf, make_tiff
+from tests._support import make_gif, make_pdf, make_tiff
 from vision_grpc.emulator import BucketDir, InvalidUri, ObjectNotFound
 from vision_grpc.emulator._jobs import select_pages
 from vision_grpc.emulator._pages import UnreadableDocument, count_pages

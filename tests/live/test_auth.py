@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from google.oauth2 import credentials as oauth2
 
-from tests.live.conftest import Harness
+from tests.live.harness import Harness
 from vision_grpc import Client, errors, types
 from vision_grpc._auth import plan_auth
 from vision_grpc._core.options import ClientOptions

@@ -18,7 +18,7 @@ import pytest
 from google.longrunning import operations_pb2
 from google.protobuf import json_format
 
-from tests.live.conftest import tiny_pdf
+from tests._support import make_pdf
 from vision_grpc import AsyncClient, Client, OperationError, VisionError, types
 from vision_grpc._gen.v1 import image_annotator_pb2 as v1
 from vision_grpc._gen.v1p4beta1 import image_annotator_pb2 as v1p4beta1
@@ -56,7 +56,7 @@ def local(tmp_path: Path) -> LocalStorage:
 def submit_files(emulator: Emulator, pages: list[int], out: str, **kwargs: Any) -> tuple[list[str], Operation]:
     uris = [f"gs://bucket/inputs/{uuid.uuid4().hex[:8]}.pdf" for _ in pages]
     for uri, count in zip(uris, pages, strict=True):
-        emulator.put_object(uri, tiny_pdf(count))
+        emulator.put_object(uri, make_pdf(count))
     with Client(endpoint=emulator.grpc_target) as client:
         operation = client.async_batch_annotate_files(types.async_files_request(uris, output_uri=out, **kwargs))
         return uris, operation.wait(timeout=30)
@@ -119,7 +119,7 @@ def test_images_output(emulator: Emulator) -> None:
 
 def test_async_operation_read_in_a_thread(emulator: Emulator) -> None:
     out, uri, local = unique("aio"), "gs://bucket/inputs/aio.pdf", LocalStorage(emulator.storage_dir)
-    emulator.put_object(uri, tiny_pdf(3))
+    emulator.put_object(uri, make_pdf(3))
 
     async def main() -> list[Any]:
         async with AsyncClient(endpoint=emulator.grpc_target) as client:

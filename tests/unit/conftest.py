@@ -1,4 +1,7 @@
-"""Compiles tests/protos/transcodetest at session start and provides the generated module."""
+"""``pb``: tests/protos/transcodetest compiled once per session; ``library``: a router for its Library service.
+
+The helpers over ``pb`` (``build``, ``route``, ``service_router``, ...) are in tests/_support.py.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +9,14 @@ import importlib
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import grpc_tools  # type: ignore[import-untyped]
 import pytest
-from google.api import annotations_pb2, http_pb2
-from google.protobuf import json_format, message_factory
-from google.protobuf.message import Message
+from google.api import http_pb2
 from grpc_tools import protoc
 
-from vision_grpc._transcoding.client import Router
+from tests._support import service_router
+from vision_grpc._transcoding import Router
 
 PROTO_DIR = Path(__file__).resolve().parents[1] / "protos"
 PROTO = "transcodetest/v1/transcode_test.proto"
@@ -41,51 +42,6 @@ def pb(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
         return importlib.import_module("transcodetest.v1.transcode_test_pb2")
     finally:
         sys.path.remove(str(out))
-
-
-def rule_of(pb: ModuleType, service: str, method: str) -> http_pb2.HttpRule:
-    """The ``google.api.http`` option of ``service.method`` in the test proto."""
-    options = pb.DESCRIPTOR.services_by_name[service].methods_by_name[method].GetOptions()
-    rule: http_pb2.HttpRule = options.Extensions[annotations_pb2.http]
-    return rule
-
-
-def request_class(pb: ModuleType, service: str, method: str) -> type[Message]:
-    desc = pb.DESCRIPTOR.services_by_name[service].methods_by_name[method].input_type
-    cls: type[Message] = message_factory.GetMessageClass(desc)
-    return cls
-
-
-def response_class(pb: ModuleType, service: str, method: str) -> type[Message]:
-    desc = pb.DESCRIPTOR.services_by_name[service].methods_by_name[method].output_type
-    cls: type[Message] = message_factory.GetMessageClass(desc)
-    return cls
-
-
-def build(pb: ModuleType, service: str, method: str, fields: dict[str, Any]) -> Message:
-    """The method's request from proto3 JSON (JSON or proto field names)."""
-    return json_format.ParseDict(fields, request_class(pb, service, method)())
-
-
-def same(a: Message, b: Message) -> bool:
-    """Equal messages, NaN included."""
-    return type(a) is type(b) and a.SerializeToString(deterministic=True) == b.SerializeToString(deterministic=True)
-
-
-def route(router: Router[Any], method: str, target: str, body: bytes | None = None) -> tuple[Any, Message]:
-    """``router.route`` for a request target, ``path?query``."""
-    path, _, query = target.partition("?")
-    return router.route(method, path, query, body or b"")
-
-
-def service_router(pb: ModuleType, service: str, only: str | None = None) -> Router[str]:
-    """A router keyed by method name for a service of the test proto (or one of its methods)."""
-    methods = pb.DESCRIPTOR.services_by_name[service].methods
-    return Router(
-        (m.name, request_class(pb, service, m.name), rule_of(pb, service, m.name))
-        for m in methods
-        if only in (None, m.name)
-    )
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,54 @@
+"""The suite's one shared emulator, and the reset that keeps tests sharing it apart.
+
+``emulator`` (session): one in-process ``vision_grpc.testing.Emulator`` (gRPC and REST on 127.0.0.1, free ports,
+a temporary storage dir, operations done after ``OPERATION_SECONDS``) for every test package. A test that needs
+other settings, a storage dir of its own or a process to kill starts its own ``Emulator`` explicitly.
+
+``emulator_reset`` (function, autouse): around each test that uses ``emulator`` (directly or through another
+fixture): before it, waits (bounded) until the stored operations of earlier tests have finished, so none of
+them finishes during this test (taking an operation fault meant for it), then deletes them all and clears the
+injected faults and the recorded calls; after it, clears the faults again. Tests that do not use the emulator
+neither start nor wait for it.
+
+Objects are not cleared: each test works under its own ``gs://`` prefix or bucket.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from vision_grpc.testing import Emulator
+
+OPERATION_SECONDS = 0.2
+QUIET_TIMEOUT = 10.0  # seconds to wait for earlier tests' operations to finish
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[Emulator]:
+    with Emulator(operation_seconds=OPERATION_SECONDS) as running:
+        yield running
+
+
+def _reset(emulator: Emulator) -> None:
+    store = emulator.service.store
+    deadline = time.monotonic() + QUIET_TIMEOUT
+    while any(not record.finished for record in store.snapshot()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for record in store.snapshot():
+        store.delete(record.name)
+    emulator.service.faults.clear()
+    emulator.service.clear_calls()
+
+
+@pytest.fixture(autouse=True)
+def emulator_reset(request: pytest.FixtureRequest) -> Iterator[None]:
+    if "emulator" not in request.fixturenames:
+        yield
+        return
+    running: Emulator = request.getfixturevalue("emulator")
+    _reset(running)
+    yield
+    running.service.faults.clear()
