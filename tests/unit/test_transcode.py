@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from google.api import http_pb2
 
-from tests.unit.conftest import build, request_class, route, rule_of, same, service_router
+from tests._support import build, request_class, route, rule_of, same, service_router
 from vision_grpc import errors
 from vision_grpc._transcoding import HttpRequest, Router, to_http
 

@@ -10,7 +10,7 @@ from google.api import http_pb2
 from google.protobuf import empty_pb2
 from google.rpc import code_pb2, error_details_pb2
 
-from tests.unit.conftest import build, request_class, response_class, route, rule_of, same, service_router
+from tests._support import build, request_class, response_class, route, rule_of, same, service_router
 from vision_grpc import errors
 from vision_grpc._transcoding import Router, decode_response, encode_response
 

@@ -10,7 +10,7 @@ from google.longrunning import operations_pb2
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from tests.unit.conftest import same
+from tests._support import same
 from vision_grpc import errors
 from vision_grpc._core.methods import METHODS, OPERATIONS, MethodInfo
 from vision_grpc._gen.v1 import image_annotator_pb2 as v1
