@@ -15,7 +15,9 @@ file. ``read_file_results`` and ``read_image_results`` do that and fail loudly w
 
 Shards are listed and their names checked (gaps, overlaps) before anything of an input is
 yielded; each shard is then read and parsed when the iteration reaches it, so memory stays at one
-shard and a corrupt shard raises mid-way (``list()`` the iterator for all-or-nothing). Storage reads
+shard and a corrupt shard raises mid-way (``list()`` the iterator for all-or-nothing). A page or image
+that failed is still a result, with its ``error`` set; ``raise_for_errors(results)`` turns any such
+failure into ``ItemErrors`` for code that wants all or nothing. Storage reads
 block and there is no async twin: from asyncio, iterate in a thread, e.g.
 ``pages = await asyncio.to_thread(lambda: list(read_file_results(op, storage=storage)))``.
 """
@@ -27,14 +29,14 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf import json_format
 
 from vision_grpc._client_base import OperationBase
 from vision_grpc._core.methods import VERSIONS
 from vision_grpc._flows.lro import result_of
-from vision_grpc.errors import VisionError
+from vision_grpc.errors import ItemErrors, VisionError
 from vision_grpc.storage import Storage
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "PageResult",
     "document_text",
     "page_text",
+    "raise_for_errors",
     "read_file_results",
     "read_image_results",
 ]
@@ -89,6 +92,11 @@ class PageResult(_Annotated):
     response: Any  # AnnotateImageResponse of the API version read (v1 or v1p4beta1)
     shard_uri: str
 
+    @property
+    def label(self) -> str:
+        """``gs://b/doc.pdf page 2``: how messages name this page."""
+        return f"{self.input_uri} page {self.page_number}"
+
 
 @dataclass(frozen=True)
 class ImageResult(_Annotated):
@@ -98,6 +106,11 @@ class ImageResult(_Annotated):
     image_uri: str  # context.uri when the service set it, else ''
     response: Any  # AnnotateImageResponse
     shard_uri: str
+
+    @property
+    def label(self) -> str:
+        """``image 0 gs://b/a.png`` (``image 0`` when the service did not say the URI): how messages name it."""
+        return f"image {self.index} {self.image_uri}".rstrip()
 
 
 @dataclass(frozen=True)
@@ -286,6 +299,27 @@ def _iter_images(module: ModuleType, prefix: str, storage: Storage) -> Iterator[
         _check_count(shard, len(message.responses), "image")
         for index, response in enumerate(message.responses, start=shard.first - 1):
             yield ImageResult(index, str(response.context.uri), response, shard.uri)
+
+
+# -- errors ----------------------------------------------------------------------------------------
+
+Result = TypeVar("Result", PageResult, ImageResult)
+
+
+def raise_for_errors(results: Iterable[Result]) -> list[Result]:
+    """All of ``results`` as a list, or ``ItemErrors`` when any of them carries an ``error``.
+
+    ``pages = raise_for_errors(read_file_results(operation, storage=storage))``: every page (image)
+    is read first, then ``vision_grpc.errors.ItemErrors`` names each failed one with its mapped
+    ``ApiError`` (``.failed``), and carries the failed results (``.items``) and how many were read
+    (``.total``). A page whose features failed only in part (text, but an error too) counts as failed.
+    """
+    items = list(results)
+    failed = [result for result in items if result.error is not None]
+    if failed:
+        unit = "page" if isinstance(failed[0], PageResult) else "image"
+        raise ItemErrors([(result.label, result.error) for result in failed], len(items), unit, failed)
+    return items
 
 
 # -- text ------------------------------------------------------------------------------------------

@@ -1,22 +1,25 @@
 """``vision-grpc``: the command line: annotate, follow operations, read outputs, bulk runs, demo.
 
-Exit codes: 0 success; 2 bad usage (a missing file, a bad journal path, no credentials, a missing
-extra...) or a request that breaks a documented rule (nothing sent); 3 the service answered with
-an error, or an operation (or a bulk input) failed; 4 a wait timed out (the operation may still
-finish: ``vision-grpc operation wait NAME``; a bulk run with inputs still pending: run it again
-with the same journal); 5 the connection failed; 130 interrupted.
+Exit codes (``ExitCode``): 0 success; 2 bad usage (a missing file, a bad journal path, no
+credentials, a missing extra...) or a request that breaks a documented rule (nothing sent); 3 the
+service answered with an error, or an operation (or a bulk input) failed; 4 a wait timed out (the
+operation may still finish: ``vision-grpc operation wait NAME``; a bulk run with inputs still
+pending: run it again with the same journal); 5 the connection failed; 6 the call succeeded but
+some (or all) pages or images carry an error; 130 interrupted; 141 stdout was closed early.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
+from vision_grpc import __version__
 from vision_grpc.cli._common import add_connection_flags
 from vision_grpc.cli._exit import ExitCode
 
-__all__ = ["main"]
+__all__ = ["ExitCode", "main"]
 
 
 def _features(parser: argparse.ArgumentParser) -> None:
@@ -30,11 +33,14 @@ def _features(parser: argparse.ArgumentParser) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vision-grpc", description=__doc__.splitlines()[0].split(": ", 1)[1])
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}", help="print the version")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="what to do")
     common = argparse.ArgumentParser(add_help=False)
     add_connection_flags(common)
 
-    annotate = commands.add_parser("annotate", help="submit annotation").add_subparsers(dest="kind", required=True)
+    annotate = commands.add_parser("annotate", help="submit annotation").add_subparsers(
+        dest="kind", required=True, metavar="KIND", help="files or images"
+    )
     files = annotate.add_parser("files", parents=[common], help="files:asyncBatchAnnotate (PDF, TIFF, GIF)")
     files.add_argument("inputs", nargs="+", metavar="INPUT", help="gs:// URIs (local paths with --emulator-storage)")
     files.add_argument("--output", required=True, metavar="GS_PREFIX", help="where the JSON shards go")
@@ -48,10 +54,16 @@ def _parser() -> argparse.ArgumentParser:
     for sub in (files, images):
         _features(sub)
         sub.add_argument("--batch-size", type=int, help="responses per output shard, 1-100 (default: 20)")
-        sub.add_argument("--no-wait", action="store_true", help="print the operation name and exit")
+        sub.add_argument(
+            "--no-wait",
+            action="store_true",
+            help="print the bare operation name on stdout and exit (with --json: the operation's JSON document)",
+        )
 
     op = commands.add_parser("operation", parents=[common], help="get, wait for, cancel or delete an operation")
-    op.add_argument("action", choices=("get", "wait", "cancel", "delete"))
+    op.add_argument(
+        "action", choices=("get", "wait", "cancel", "delete"), help="get prints it; wait waits like annotate does"
+    )
     op.add_argument("name", help="operations/... or projects/.../operations/...")
 
     out = commands.add_parser("outputs", parents=[common], help="read an operation's results back")
@@ -71,9 +83,38 @@ def _parser() -> argparse.ArgumentParser:
         "under --output and of other types than --kind are skipped)",
     )
     bulk.add_argument("--journal", required=True, help="SQLite journal; run again with it to resume")
-    bulk.add_argument("--output", required=True, metavar="GS_PREFIX")
-    bulk.add_argument("--kind", choices=("files", "images"), default="files")
-    bulk.add_argument("--max-in-flight", type=int, default=4)
+    bulk.add_argument(
+        "--output", required=True, metavar="GS_PREFIX", help="results go under GS_PREFIXbatch-ID/, one prefix per batch"
+    )
+    bulk.add_argument(
+        "--kind",
+        choices=("files", "images"),
+        default="files",
+        help="files:asyncBatchAnnotate (PDF, TIFF, GIF) or images:asyncBatchAnnotate (default: files)",
+    )
+    # BulkRunner's settings: None leaves its default (the numbers in the help; a test keeps them equal).
+    bulk.add_argument(
+        "--files-per-request", type=int, metavar="N", help="with --kind files: files per request, 1-2000 (default: 8)"
+    )
+    bulk.add_argument(
+        "--images-per-request",
+        type=int,
+        metavar="N",
+        help="with --kind images: images per request, 1-2000 (default: 2000)",
+    )
+    bulk.add_argument("--max-in-flight", type=int, metavar="N", help="operations running at once, 1-2000 (default: 4)")
+    bulk.add_argument(
+        "--poll-interval",
+        type=float,
+        metavar="SECONDS",
+        help="longest wait between two polls of one operation (default: 2.0)",
+    )
+    bulk.add_argument(
+        "--max-attempts",
+        type=int,
+        metavar="N",
+        help="submits of a batch, across runs, before its inputs fail, 1-2000 (default: 3)",
+    )
     _features(bulk)
 
     demo = commands.add_parser("demo", parents=[common], help="run the main job on the embedded emulator")
@@ -86,6 +127,31 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``vision-grpc argv...`` (default: ``sys.argv[1:]``); returns the exit code (``ExitCode``)."""
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()  # a closed stdout shows here, not as "Exception ignored" at exit
+    except BrokenPipeError:
+        return _stdout_closed()
+
+
+def _stdout_closed() -> int:
+    """The reader of stdout went away (``vision-grpc demo | head -1``): end quietly, as a command
+    killed by SIGPIPE does. Python's documented recipe: stdout now points at /dev/null, so the
+    interpreter's last flush has nothing to fail on. (SIGPIPE stays ignored: restoring its default
+    would also kill the process on a socket its server closed.)"""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is not a file descriptor (captured in tests)
+        pass
+    return ExitCode.BROKEN_PIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["emulator"]:
         from vision_grpc.emulator.__main__ import main as emulator_main
@@ -116,6 +182,8 @@ def _run(args: argparse.Namespace) -> int:
         return handler(args)
     except errors.ValidationError as exc:
         return _fail(ExitCode.USAGE, f"invalid request: {exc}")
+    except errors.ItemErrors as exc:  # raised after the results were printed
+        return _fail(ExitCode.ITEM_ERRORS, str(exc))
     except (UsageError, JournalError) as exc:
         return _fail(ExitCode.USAGE, str(exc))
     except errors.OperationTimeout as exc:
@@ -135,6 +203,8 @@ def _run(args: argparse.Namespace) -> int:
     # User errors that are not the library's: one line on stderr, exit 2, no traceback.
     except ImportError as exc:
         return _fail(ExitCode.USAGE, _install_hint(exc))
+    except BrokenPipeError:  # stdout closed early: main() ends quietly
+        raise
     except OSError as exc:  # a missing input, list or journal directory; an unreadable file
         what = f"{exc.strerror}: {exc.filename}" if exc.strerror and exc.filename else str(exc)
         return _fail(ExitCode.USAGE, what)

@@ -1,4 +1,10 @@
-"""The subcommands: annotate, operation, outputs, bulk. Each returns an exit code."""
+"""The subcommands: annotate, operation, outputs, bulk. Each returns an exit code.
+
+Per-page (per-image) errors: a command that prints results prints them all, then raises
+``ItemErrors`` when any of them failed (exit 6). ``annotate --output`` reads no results, so it
+exits 0 once the operation succeeded; ``outputs NAME`` reads them (reading needs storage access
+that submitting does not).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ from typing import Any
 
 from vision_grpc.cli._common import UsageError, emit, make_client, operation_document, stage_inputs, storage_for_args
 from vision_grpc.cli._exit import ExitCode
-from vision_grpc.cli._progress import OperationProgress
+from vision_grpc.cli._progress import BulkProgress, OperationProgress
 
 __all__ = ["annotate_files", "annotate_images", "operation", "outputs", "bulk"]
 
@@ -23,7 +29,7 @@ KIND_EXTENSIONS = {
 
 def wait_and_report(args: argparse.Namespace, client: Any, op: Any) -> int:
     if args.no_wait:
-        emit(args, operation_document(op), f"submitted {op.name}")
+        emit(args, operation_document(op), op.name)  # the bare name: NAME=$(vision-grpc annotate ... --no-wait)
         return ExitCode.OK
     with OperationProgress(enabled=not args.json) as progress:
         progress.update(op)
@@ -63,6 +69,7 @@ def annotate_images(args: argparse.Namespace) -> int:
     from google.protobuf import json_format
 
     from vision_grpc import types
+    from vision_grpc.errors import ItemErrors
 
     features = args.feature or ["TEXT_DETECTION"]
     with make_client(args) as client:
@@ -79,6 +86,9 @@ def annotate_images(args: argparse.Namespace) -> int:
             for name, r in zip(args.inputs, response.responses, strict=True)
         ]
         emit(args, document, "\n".join(lines))
+        failed = [(n, r.error) for n, r in zip(args.inputs, response.responses, strict=True) if r.error.code]
+        if failed:
+            raise ItemErrors(failed, len(response.responses), "image")
         return ExitCode.OK
 
 
@@ -103,7 +113,7 @@ def operation(args: argparse.Namespace) -> int:
 
 def outputs(args: argparse.Namespace) -> int:
     """Read results back; given an operation name, whether they are images or files comes from its response."""
-    from vision_grpc.outputs import read_file_results, read_image_results
+    from vision_grpc.outputs import raise_for_errors, read_file_results, read_image_results
 
     storage = storage_for_args(args)
     source: Any = args.source
@@ -122,19 +132,14 @@ def outputs(args: argparse.Namespace) -> int:
     inputs = len({r.input_uri for r in results}) if not images else len(results)
     summary = f"{len(results)} {unit}(s)" + (f" of {inputs} file(s)" if not images else "") + f", {errors} with errors"
     document = {"results": [_result_document(r) for r in results], f"{unit}s": len(results), "errors": errors}
-    blocks = [f"== {_label(r)} ==\n{r.text or (r.error.message if r.error else '')}" for r in results]
+    blocks = [f"== {r.label} ==\n{r.text or (r.error.message if r.error else '')}" for r in results]
     emit(args, document, "\n\n".join([*blocks, summary]))
+    raise_for_errors(results)  # ItemErrors (exit 6) when any page or image failed
     return ExitCode.OK
 
 
-def _label(result: Any) -> str:
-    if hasattr(result, "page_number"):
-        return f"{result.input_uri} page {result.page_number}"
-    return f"image {result.index} {result.image_uri}"
-
-
 def _result_document(result: Any) -> dict[str, Any]:
-    document: dict[str, Any] = {"label": _label(result), "text": result.text}
+    document: dict[str, Any] = {"label": result.label, "text": result.text}
     if result.error is not None:
         document["error"] = {"code": result.error.code, "message": result.error.message}
     return document
@@ -153,24 +158,48 @@ def _save(args: argparse.Namespace, results: list[Any]) -> None:
             (target / f"{stem}.txt").write_text(result.text)
 
 
+# BulkRunner's settings the command line passes when given, and the flag that sets each.
+BULK_SETTINGS = {
+    "files_per_request": "--files-per-request",
+    "images_per_request": "--images-per-request",
+    "max_in_flight": "--max-in-flight",
+    "poll_interval": "--poll-interval",
+    "max_attempts": "--max-attempts",
+}
+
+
 def bulk(args: argparse.Namespace) -> int:
     from vision_grpc.bulk import BulkRunner
+    from vision_grpc.errors import ValidationError
 
     journal_dir = Path(args.journal).resolve().parent
     if not journal_dir.is_dir():
         raise UsageError(f"--journal {args.journal}: directory {journal_dir} does not exist")
+    other = "images" if args.kind == "files" else "files"
+    if getattr(args, f"{other}_per_request") is not None:
+        raise UsageError(f"--{other}-per-request is for --kind {other}; this run is --kind {args.kind}")
+    settings = {name: getattr(args, name) for name in BULK_SETTINGS if getattr(args, name) is not None}
     inputs = _bulk_inputs(args)
+    progress = BulkProgress(enabled=not args.json)
     with make_client(args) as client:
-        runner = BulkRunner(
-            client,
-            args.journal,
-            output_prefix=args.output,
-            kind=args.kind,
-            features=args.feature or (["DOCUMENT_TEXT_DETECTION"] if args.kind == "files" else ["TEXT_DETECTION"]),
-            max_in_flight=args.max_in_flight,
-            poll_timeout=args.wait_timeout,
-        )
-        report = runner.run(inputs)
+        try:
+            runner = BulkRunner(
+                client,
+                args.journal,
+                output_prefix=args.output,
+                kind=args.kind,
+                features=args.feature or (["DOCUMENT_TEXT_DETECTION"] if args.kind == "files" else ["TEXT_DETECTION"]),
+                poll_timeout=args.wait_timeout,
+                on_event=progress.event,
+                **settings,
+            )
+        except ValidationError as exc:  # BulkRunner's own checks, told in the command line's terms
+            flag = _flag_of(exc.field, args.kind)
+            if flag is None:
+                raise
+            raise UsageError(f"{flag}: {exc.rule}") from None
+        with progress:
+            report = runner.run(inputs)
     document = {
         "counts": report.counts,
         "failed": [{"uri": r.uri, "reason": r.reason} for r in report.failed],
@@ -183,6 +212,15 @@ def bulk(args: argparse.Namespace) -> int:
     if report.pending:  # the wait timed out (or submits are to be retried): run again with the same journal
         return ExitCode.TIMEOUT
     return ExitCode.API if report.failed else ExitCode.OK
+
+
+def _flag_of(field: str, kind: str) -> str | None:
+    """The flag behind a ``BulkRunner`` ``ValidationError.field``, or None when no flag is."""
+    if field == "per_request":
+        return f"--{kind}-per-request"
+    if field == "poll_interval":  # BulkRunner checks poll_interval and poll_timeout together
+        return "--poll-interval, --wait-timeout"
+    return BULK_SETTINGS.get(field)
 
 
 def _bulk_inputs(args: argparse.Namespace) -> list[str]:

@@ -30,7 +30,12 @@ class UsageError(Exception):
 def add_connection_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("connection")
     group.add_argument("--endpoint", help="host:port (default: vision.googleapis.com:443, or the regional one)")
-    group.add_argument("--transport", choices=("grpc", "rest"), default="grpc")
+    group.add_argument(
+        "--transport",
+        choices=("grpc", "rest"),
+        default="grpc",
+        help="grpc, or rest (HTTP/1.1 JSON) where gRPC is blocked (default: grpc)",
+    )
     group.add_argument("--project", help="project id; with --location fills parent")
     group.add_argument("--location", choices=("us", "eu"), help="regional endpoint and parent location")
     group.add_argument("--credentials", metavar="FILE", help="service-account or authorized-user JSON file")
@@ -77,13 +82,24 @@ def make_client(args: argparse.Namespace, **overrides: Any) -> Any:
     return Client(**{k: v for k, v in settings.items() if v is not None})
 
 
+# The demo's install ("[demo]") has no google-cloud-storage: say both ways out.
+NO_CLOUD_STORAGE = (
+    "reading gs:// objects from Cloud Storage needs google-cloud-storage: pip install 'vision-grpc[storage]'. "
+    "For an emulator's objects pass --emulator-storage DIR instead, DIR being its storage directory "
+    "(vision-grpc emulator --storage DIR; vision-grpc demo --emulator-storage DIR keeps the demo's results there)"
+)
+
+
 def storage_for_args(args: argparse.Namespace) -> Storage:
     """The emulator's directory, or Cloud Storage with the Vision client's credentials."""
     from vision_grpc.storage import GcsStorage, LocalStorage
 
     if args.emulator_storage:
         return LocalStorage(args.emulator_storage)
-    return GcsStorage(project=args.project, credentials=storage_credentials(args))
+    try:
+        return GcsStorage(project=args.project, credentials=storage_credentials(args))
+    except ImportError:
+        raise UsageError(NO_CLOUD_STORAGE) from None
 
 
 def storage_credentials(args: argparse.Namespace) -> Any:

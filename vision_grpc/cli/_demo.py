@@ -3,7 +3,9 @@
 It starts the emulator on loopback, stores the bundled sample PDF, submits
 files:asyncBatchAnnotate with DOCUMENT_TEXT_DETECTION, shows progress, waits, reads the JSON
 shards back and prints a short summary. With ``--endpoint``/credentials and ``--input``/``--output``
-gs:// URIs the same flow runs against the real service.
+gs:// URIs the same flow runs against the real service. ``--emulator-storage DIR`` keeps the
+embedded emulator's objects (the results) in DIR, for ``vision-grpc outputs PREFIX --emulator-storage DIR``;
+without it they go with the emulator's temporary directory. Pages that carry an error exit 6.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def _target(args: argparse.Namespace) -> Iterator[tuple[str, str, Any]]:
     from vision_grpc.storage import LocalStorage
     from vision_grpc.testing import Emulator
 
-    with Emulator(operation_seconds=args.operation_seconds) as emulator:
+    with Emulator(storage_dir=args.emulator_storage, operation_seconds=args.operation_seconds) as emulator:
         emulator.put_object(DEMO_INPUT, sample_pdf())
         args.endpoint = emulator.grpc_target if args.transport == "grpc" else emulator.rest_url.removeprefix("http://")
         args.anonymous = True
@@ -47,10 +49,11 @@ def _target(args: argparse.Namespace) -> Iterator[tuple[str, str, Any]]:
 
 def demo(args: argparse.Namespace) -> int:
     from vision_grpc import types
-    from vision_grpc.outputs import read_file_results
+    from vision_grpc.outputs import raise_for_errors, read_file_results
 
+    embedded = not args.endpoint
     with _target(args) as (input_uri, output_uri, storage):
-        where = "the embedded emulator" if not args.input else args.endpoint
+        where = "the embedded emulator" if embedded else args.endpoint
         if not args.json:
             print(f"Annotating {input_uri} with DOCUMENT_TEXT_DETECTION on {where} ({args.transport})")
         request = types.async_files_request(input_uri, output_uri=output_uri, batch_size=2)
@@ -71,13 +74,24 @@ def demo(args: argparse.Namespace) -> int:
     }
     lines = [
         f"Operation {op.name} done in {progress.elapsed:.1f}s: {len(pages)} pages, "
-        f"{document['words']} words, results in {output_uri}"
+        f"{document['words']} words, results in {output_uri}{_kept(args, embedded)}"
     ]
     for page in summary:
         lines.append(f"  page {page['page']}: {page['words']} words")
         lines += [f"    | {line}" for line in page["first_lines"]]
+        if page["error"] is not None:
+            lines.append(f"    ! {page['error']}")
     emit(args, document, "\n".join(lines))
-    return ExitCode.OK if pages and all(p["error"] is None for p in summary) else ExitCode.API
+    raise_for_errors(pages)  # ItemErrors (exit 6) when a page failed, as for `vision-grpc outputs`
+    return ExitCode.OK
+
+
+def _kept(args: argparse.Namespace, embedded: bool) -> str:
+    if not embedded:
+        return ""
+    if args.emulator_storage:
+        return f" (kept under {args.emulator_storage}: read them with --emulator-storage {args.emulator_storage})"
+    return " (removed with the embedded emulator; --emulator-storage DIR keeps them)"
 
 
 def _page_summary(page: Any) -> dict[str, Any]:

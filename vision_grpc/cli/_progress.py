@@ -1,4 +1,4 @@
-"""A progress line while an operation runs (state, elapsed), only on a terminal.
+"""A progress line while an operation (or a bulk run) runs, only on a terminal.
 
 rich draws it on stderr and is imported only when there is a terminal to draw on, so scripts
 and ``--json`` runs pay nothing for it.
@@ -9,9 +9,9 @@ from __future__ import annotations
 import sys
 import time
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["OperationProgress", "state_name"]
+__all__ = ["BulkProgress", "OperationProgress", "state_name"]
 
 
 def state_name(operation: Any) -> str:
@@ -25,17 +25,21 @@ def state_name(operation: Any) -> str:
     return str(type(meta).State.Name(meta.state))
 
 
-class OperationProgress:
-    """``with OperationProgress(enabled) as progress: op.wait(on_update=progress.update)``."""
+Line = TypeVar("Line", bound="_Line")
 
-    def __init__(self, enabled: bool, label: str = "operation") -> None:
+
+class _Line:
+    """One transient line on stderr (spinner, text, elapsed time) when stderr is a terminal and
+    rich is installed; otherwise nothing, and every method is a no-op."""
+
+    def __init__(self, enabled: bool, first: str) -> None:
         self.enabled = enabled and sys.stderr.isatty()
-        self.label = label
         self.started = time.monotonic()
+        self._first = first
         self._bar: Any = None
         self._task: Any = None
 
-    def __enter__(self) -> OperationProgress:
+    def __enter__(self: Line) -> Line:
         if self.enabled:
             try:
                 from rich.console import Console
@@ -49,14 +53,15 @@ class OperationProgress:
                 TimeElapsedColumn(),
                 console=Console(stderr=True),
                 transient=True,
+                redirect_stdout=False,  # stdout is the command's result, maybe piped: never drawn into
             )
             self._bar.start()
-            self._task = self._bar.add_task(f"{self.label}: submitting", total=None)
+            self._task = self._bar.add_task(self._first, total=None)
         return self
 
-    def update(self, operation: Any) -> None:
+    def show(self, description: str, *, now: bool = False) -> None:
         if self._bar is not None:
-            self._bar.update(self._task, description=f"{self.label} {operation.name}: {state_name(operation)}")
+            self._bar.update(self._task, description=description, refresh=now)
 
     @property
     def elapsed(self) -> float:
@@ -67,3 +72,47 @@ class OperationProgress:
     ) -> None:
         if self._bar is not None:
             self._bar.stop()
+            self._bar = None
+
+
+class OperationProgress(_Line):
+    """``with OperationProgress(enabled) as progress: op.wait(on_update=progress.update)``."""
+
+    def __init__(self, enabled: bool, label: str = "operation") -> None:
+        super().__init__(enabled, f"{label}: submitting")
+        self.label = label
+
+    def update(self, operation: Any) -> None:
+        self.show(f"{self.label} {operation.name}: {state_name(operation)}")
+
+
+class BulkProgress(_Line):
+    """``BulkRunner(..., on_event=progress.event)``, then ``with progress: runner.run(...)``: batches
+    submitted, running, done and failed in this run (re-attached batches run uncounted)."""
+
+    def __init__(self, enabled: bool) -> None:
+        super().__init__(enabled, "bulk: starting")
+        self.submitted = self.done = self.failed = 0
+        self.running: set[str] = set()
+
+    def event(self, event: str, batch_id: str) -> None:
+        """``BulkRunner``'s ``on_event(event, batch_id)``, called after each journal write."""
+        if event == "submitted":
+            self.submitted += 1
+            self.running.add(batch_id)
+        elif event in ("done", "failed", "gave_up", "split"):
+            self.running.discard(batch_id)
+            self.done += event == "done"
+            self.failed += event in ("failed", "gave_up")
+        elif event == "submit_failed":  # to be submitted again
+            self.running.discard(batch_id)
+        else:
+            return
+        self.show(self.description, now=True)
+
+    @property
+    def description(self) -> str:
+        return (
+            f"bulk: {self.submitted} batch(es) submitted, {len(self.running)} running, "
+            f"{self.done} done, {self.failed} failed"
+        )
