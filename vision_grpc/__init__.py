@@ -9,9 +9,13 @@ importing the package alone costs next to nothing.
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 from vision_grpc._version import __version__
+
+# Library logging: silent unless the application configures the "vision_grpc" logger tree.
+logging.getLogger("vision_grpc").addHandler(logging.NullHandler())
 
 _EXPORTS = {
     "Client": "vision_grpc.client",

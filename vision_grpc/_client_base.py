@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import importlib
+import logging
+import os
 import platform
 import time
 from collections.abc import Callable, Mapping
@@ -25,17 +27,45 @@ from vision_grpc._core.methods import OPERATIONS, OPERATIONS_SERVICE, MethodInfo
 from vision_grpc._core.options import ClientOptions
 from vision_grpc._core.validate import validate
 from vision_grpc._flows.lro import metadata_of, result_of
-from vision_grpc._flows.retry import Flow, call_flow
+from vision_grpc._flows.retry import Call, Flow, call_flow
 from vision_grpc._flows.wait import WaitPlan, WaitSupport, wait_flow
 from vision_grpc._version import __version__
-from vision_grpc.errors import ApiError, ValidationError, from_status
+from vision_grpc.errors import ApiError, ValidationError, VisionError, from_status
 
 if TYPE_CHECKING:
     from vision_grpc.types import AnyOperationMetadata
 
-__all__ = ["ClientBase", "OperationBase", "R", "api_client_header"]
+__all__ = [
+    "INHERITED_TRANSPORTS",
+    "ClientBase",
+    "OperationBase",
+    "ProcessId",
+    "R",
+    "api_client_header",
+    "rpc_log",
+]
 
 R = TypeVar("R", bound=Message)  # an operation's response type
+rpc_log = logging.getLogger("vision_grpc.rpc")  # one DEBUG line per RPC attempt
+
+
+class ProcessId:
+    """This process's id, refreshed in a forked child, so that a client notices a fork with an
+    attribute read rather than a ``getpid()`` per call."""
+
+    current = os.getpid()
+
+
+def _after_fork_in_child() -> None:
+    ProcessId.current = os.getpid()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+# Transports a forked child inherited from its parent: kept referenced and never closed in the child,
+# because closing them there could shut connections (or TLS sessions) that the parent still uses.
+INHERITED_TRANSPORTS: list[object] = []
 
 
 def api_client_header(transport: str, is_async: bool = False) -> str:
@@ -79,6 +109,18 @@ class ClientBase:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.options!r})"
+
+    def log_attempt(self, call: Call, started: float, error: VisionError | None) -> None:
+        """One DEBUG line per RPC attempt: method, endpoint, attempt, duration, status (never metadata)."""
+        status = "OK" if error is None else getattr(error, "code_name", type(error).__name__)
+        rpc_log.debug(
+            "%s %s attempt %d: %s in %.1f ms",
+            call.method.path,
+            self.options.resolved_endpoint,
+            call.attempt,
+            status,
+            (time.perf_counter() - started) * 1000,
+        )
 
     # -- per call ---------------------------------------------------------------------------
 

@@ -1,20 +1,24 @@
 """The asyncio client: ``AsyncClient`` and ``AsyncOperation``, same names as the blocking ones.
 
 It drives the same sans-IO flows as ``Client`` (validation, retries, polling are shared);
-only the I/O differs. Create it inside a running event loop and ``await client.aclose()``
-(or use ``async with``).
+only the I/O differs. Create it anywhere (at import time, in a sync factory, in another thread):
+its channel or HTTP session is made on first use, inside the running loop, and each event loop
+that uses it gets its own. ``await client.aclose()`` (or ``async with``) when done.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import logging
+import time
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from google.longrunning import operations_proto_pb2 as operations_pb2  # messages only: operations_pb2 imports grpc
 from google.protobuf.message import Message
 
-from vision_grpc._client_base import ClientBase, OperationBase, R
+from vision_grpc._client_base import INHERITED_TRANSPORTS, ClientBase, OperationBase, ProcessId, R, rpc_log
 from vision_grpc._core.methods import method_for_call
 from vision_grpc._core.options import ClientOptions
 from vision_grpc._flows.retry import Flow, Sleep
@@ -32,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["AsyncClient", "AsyncOperation"]
 
 T = TypeVar("T")
+_log = logging.getLogger(__name__)
 
 
 class AsyncClient(ClientBase):
@@ -45,7 +50,19 @@ class AsyncClient(ClientBase):
 
     def __init__(self, options: ClientOptions | None = None, **settings: Unpack[ClientSettings]) -> None:
         super().__init__(options, settings)
-        self._transport = self._make_transport()
+        if self.options.transport == "rest":
+            from vision_grpc.transports.rest_aio import require_aiohttp
+
+            require_aiohttp()  # a missing extra is reported here, not on the first call
+        # One transport per event loop, made on first use inside it: the client may be created
+        # anywhere (import time, another thread) and used from any loop. Closed loops drop theirs.
+        self._transports: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncTransport] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._guards: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._transports_pid = ProcessId.current
 
     def _make_transport(self) -> AsyncTransport:
         if self.options.transport == "rest":
@@ -56,9 +73,29 @@ class AsyncClient(ClientBase):
 
         return AsyncGrpcTransport(self.options, self._auth)
 
+    def _live_transport(self) -> AsyncTransport:
+        """The running loop's transport, made on first use in it (and afresh in a forked child)."""
+        loop = asyncio.get_running_loop()
+        if self._transports_pid != ProcessId.current:
+            INHERITED_TRANSPORTS.extend(self._transports.values())
+            INHERITED_TRANSPORTS.extend(self._guards.values())
+            self._transports, self._guards = weakref.WeakKeyDictionary(), weakref.WeakKeyDictionary()
+            self._transports_pid = ProcessId.current
+        transport = self._transports.get(loop)
+        if transport is None:
+            transport = self._transports[loop] = self._make_transport()
+            # Closed with its loop: asyncio.run() (and loop.shutdown_asyncgens()) finalizes open async
+            # generators before closing the loop, so a client used from a short-lived loop leaks nothing.
+            guard = self._guards[loop] = _close_at_loop_shutdown(transport)
+            loop.create_task(_start(guard))
+            if len(self._transports) > 1:
+                _log.debug("AsyncClient used from another event loop: a transport of its own for it")
+        return transport
+
     async def run(self, flow: Flow[T]) -> T:
         """Drive a sans-IO flow with awaited calls and ``asyncio.sleep``."""
-        transport = self._transport
+        transport = self._live_transport()
+        debug = rpc_log.isEnabledFor(logging.DEBUG)
         try:
             action = next(flow)
             while True:
@@ -66,14 +103,19 @@ class AsyncClient(ClientBase):
                     await asyncio.sleep(action.seconds)
                     action = flow.send(None)
                     continue
+                started = time.perf_counter() if debug else 0.0
                 try:
                     metadata = self.call_metadata(action.method, action.request)
                     response = await transport.call(
                         action.method, action.request, timeout=action.timeout, metadata=metadata
                     )
                 except VisionError as error:
+                    if debug:
+                        self.log_attempt(action, started, error)
                     action = flow.throw(error)
                 else:
+                    if debug:
+                        self.log_attempt(action, started, None)
                     action = flow.send(response)
         except StopIteration as stop:
             result: T = stop.value
@@ -179,8 +221,20 @@ class AsyncClient(ClientBase):
         await self.run(self.operations_flow("DeleteOperation", request, timeout))
 
     async def aclose(self) -> None:
-        """Close the channel (or HTTP session); the client cannot be used afterwards."""
-        await self._transport.close()
+        """Close the channel (or HTTP session) of the running event loop.
+
+        A client used from several loops has one per loop: close it in each, or let each loop's
+        shutdown (``asyncio.run`` finalizing async generators) close its own.
+        """
+        if self._transports_pid != ProcessId.current:
+            return  # a forked child leaves its parent's transports alone
+        loop = asyncio.get_running_loop()
+        transport = self._transports.pop(loop, None)
+        guard = self._guards.pop(loop, None)
+        if transport is not None:
+            await transport.close()
+        if guard is not None:
+            await guard.aclose()  # nothing left to close at loop shutdown
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -223,3 +277,14 @@ class AsyncOperation(OperationBase[R]):
     async def delete(self) -> None:
         """Forget this (finished) operation on the server."""
         await self._client.delete_operation(self.name)
+
+
+async def _close_at_loop_shutdown(transport: AsyncTransport) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        await transport.close()
+
+
+async def _start(guard: AsyncGenerator[None, None]) -> None:
+    await guard.__anext__()  # first iteration registers it with the running loop

@@ -13,6 +13,8 @@ Example::
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -20,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 from google.longrunning import operations_proto_pb2 as operations_pb2  # messages only: operations_pb2 imports grpc
 from google.protobuf.message import Message
 
-from vision_grpc._client_base import ClientBase, OperationBase, R
+from vision_grpc._client_base import INHERITED_TRANSPORTS, ClientBase, OperationBase, ProcessId, R, rpc_log
 from vision_grpc._core.methods import method_for_call
 from vision_grpc._core.options import ClientOptions
 from vision_grpc._flows.retry import Flow, Sleep
@@ -38,6 +40,8 @@ if TYPE_CHECKING:
 __all__ = ["Client", "Operation"]
 
 T = TypeVar("T")
+_log = logging.getLogger(__name__)
+_rpc_log = rpc_log
 
 
 class Client(ClientBase):
@@ -51,7 +55,9 @@ class Client(ClientBase):
 
     def __init__(self, options: ClientOptions | None = None, **settings: Unpack[ClientSettings]) -> None:
         super().__init__(options, settings)
+        self._lock = threading.Lock()
         self._transport = self._make_transport()
+        self._transport_pid = ProcessId.current
 
     def _make_transport(self) -> Transport:
         if self.options.transport == "rest":
@@ -62,9 +68,23 @@ class Client(ClientBase):
 
         return GrpcTransport(self.options, self._auth)
 
+    def _live_transport(self) -> Transport:
+        """The transport of this process: a forked child makes its own on first use (its parent's
+        channel and keep-alive connections are the parent's), and leaves the inherited one alone."""
+        if self._transport_pid == ProcessId.current:
+            return self._transport
+        with self._lock:
+            if self._transport_pid != ProcessId.current:
+                INHERITED_TRANSPORTS.append(self._transport)
+                self._transport = self._make_transport()
+                self._transport_pid = ProcessId.current
+                _log.debug("new transport after fork (pid %d)", ProcessId.current)
+        return self._transport
+
     def run(self, flow: Flow[T]) -> T:
         """Drive a sans-IO flow: make its calls and sleeps, feed back results and errors."""
-        transport = self._transport
+        transport = self._live_transport()
+        debug = _rpc_log.isEnabledFor(logging.DEBUG)
         try:
             action = next(flow)
             while True:
@@ -72,12 +92,17 @@ class Client(ClientBase):
                     time.sleep(action.seconds)
                     action = flow.send(None)
                     continue
+                started = time.perf_counter() if debug else 0.0
                 try:
                     metadata = self.call_metadata(action.method, action.request)
                     response = transport.call(action.method, action.request, timeout=action.timeout, metadata=metadata)
                 except VisionError as error:
+                    if debug:
+                        self.log_attempt(action, started, error)
                     action = flow.throw(error)
                 else:
+                    if debug:
+                        self.log_attempt(action, started, None)
                     action = flow.send(response)
         except StopIteration as stop:
             result: T = stop.value
@@ -176,7 +201,8 @@ class Client(ClientBase):
 
     def close(self) -> None:
         """Close the channel (or connection pool); the client cannot be used afterwards."""
-        self._transport.close()
+        if self._transport_pid == ProcessId.current:  # a forked child leaves its parent's alone
+            self._transport.close()
 
     def __enter__(self) -> Client:
         return self

@@ -8,6 +8,7 @@ awaited transport call), so retry and polling logic exist once (as httpx does fo
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable, Generator
@@ -23,15 +24,17 @@ from vision_grpc.errors import ApiError
 __all__ = ["Call", "Sleep", "Flow", "call_flow"]
 
 T = TypeVar("T")
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """Make one RPC with this per-attempt timeout (seconds)."""
+    """Make one RPC with this per-attempt timeout (seconds); ``attempt`` counts from 1."""
 
     method: MethodInfo
     request: Message
     timeout: float | None
+    attempt: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +67,7 @@ def call_flow(
         attempt += 1
         remaining = limit - (clock() - start)
         try:
-            response: Message = yield Call(method, request, max(remaining, 0.001))
+            response: Message = yield Call(method, request, max(remaining, 0.001), attempt)
             return response
         except ApiError as error:
             elapsed = clock() - start
@@ -77,4 +80,5 @@ def call_flow(
                 delay = max(delay, server_says)
             if elapsed + delay >= limit or not retry.is_retryable(method, error, elapsed + delay):
                 raise
+            _log.info("%s: %s on attempt %d; retrying in %.3f s", method.name, error.code_name, attempt, delay)
         yield Sleep(delay)

@@ -8,6 +8,7 @@ the time between the server finishing and the caller noticing (see ``PollPolicy`
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from vision_grpc.errors import ApiError, OperationTimeout
 
 __all__ = ["WaitPlan", "WaitSupport", "wait_flow"]
 
+_log = logging.getLogger(__name__)
 _GET = OPERATIONS["GetOperation"]
 _WAIT = OPERATIONS["WaitOperation"]
 
@@ -91,6 +93,8 @@ def wait_flow(
                     # No WaitOperation here (the REST transport, or a server without it). Every
                     # waiter that sees this falls back, also those whose call was in flight when
                     # another waiter flipped the shared flag.
+                    if support.available:
+                        _log.info("WaitOperation is not available (%s): polling GetOperation instead", error.message)
                     support.available = False
                     continue
                 _report(on_update, operation)

@@ -20,9 +20,14 @@ from vision_grpc.transports._error_map import ErrorMap
 from vision_grpc.transports._rest_common import RestCodec
 from vision_grpc.transports.base import Metadata
 
-__all__ = ["AsyncRestTransport", "aiohttp_error_map"]
+__all__ = ["AsyncRestTransport", "aiohttp_error_map", "require_aiohttp"]
 
 DEADLINE, UNAVAILABLE = code_pb2.DEADLINE_EXCEEDED, code_pb2.UNAVAILABLE
+
+
+def require_aiohttp() -> None:
+    """Raise the install hint now if aiohttp (the ``rest-async`` extra) is missing."""
+    _aiohttp()
 
 
 def _aiohttp() -> Any:
