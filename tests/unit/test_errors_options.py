@@ -10,7 +10,8 @@ import pytest
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from vision_grpc import errors
-from vision_grpc._core.options import ClientOptions, PollPolicy, RetryPolicy, split_endpoint
+from vision_grpc._core.options import ClientOptions, split_endpoint
+from vision_grpc._core.policies import PollPolicy, RetryPolicy
 from vision_grpc.emulator.rest_server import http_error_body
 
 
