@@ -18,6 +18,7 @@ EXPECTED = {
     "OperationError",
     "OperationTimeout",
     "PollPolicy",
+    "RestCall",
     "RetryPolicy",
     "TransportError",
     "ValidationError",

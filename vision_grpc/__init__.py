@@ -23,6 +23,7 @@ _EXPORTS = {
     "AsyncClient": "vision_grpc.aio",
     "AsyncOperation": "vision_grpc.aio",
     "ClientOptions": "vision_grpc._core.options",
+    "RestCall": "vision_grpc._core.hooks",
     "PollPolicy": "vision_grpc._core.policies",
     "RetryPolicy": "vision_grpc._core.policies",
     "ApiError": "vision_grpc.errors",
@@ -32,7 +33,7 @@ _EXPORTS = {
     "ValidationError": "vision_grpc.errors",
     "VisionError": "vision_grpc.errors",
 }
-_SUBMODULES = {"errors", "types", "testing", "aio", "client", "outputs", "storage", "bulk"}
+_SUBMODULES = {"errors", "types", "testing", "aio", "client", "outputs", "storage", "bulk", "tracing"}
 
 __all__ = [
     "ApiError",
@@ -44,6 +45,7 @@ __all__ = [
     "OperationError",
     "OperationTimeout",
     "PollPolicy",
+    "RestCall",
     "RetryPolicy",
     "TransportError",
     "ValidationError",
@@ -55,6 +57,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from vision_grpc import errors, types
+    from vision_grpc._core.hooks import RestCall
     from vision_grpc._core.options import ClientOptions
     from vision_grpc._core.policies import PollPolicy, RetryPolicy
     from vision_grpc.aio import AsyncClient, AsyncOperation

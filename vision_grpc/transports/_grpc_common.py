@@ -14,7 +14,7 @@ from vision_grpc._core.methods import OPERATIONS_SERVICE
 from vision_grpc._core.options import ClientOptions
 from vision_grpc._gen.v1 import image_annotator_pb2_grpc as v1_grpc
 from vision_grpc._gen.v1p4beta1 import image_annotator_pb2_grpc as v1p4beta1_grpc
-from vision_grpc.errors import ApiError, ConnectError, from_status
+from vision_grpc.errors import ApiError, ConnectError, ValidationError, from_status
 
 __all__ = ["channel_credentials", "channel_options", "compression", "error_from_rpc", "open_channel", "stub_callables"]
 
@@ -64,12 +64,44 @@ def channel_credentials(options: ClientOptions, auth: AuthPlan) -> grpc.ChannelC
 
 
 def open_channel(channels: Any, options: ClientOptions, auth: AuthPlan) -> Any:
-    """One channel from ``grpc`` or ``grpc.aio`` (same factory signatures), insecure or secure."""
+    """One channel from ``grpc`` or ``grpc.aio`` (same factory signatures), insecure or secure,
+    with the user's interceptors (``grpc.aio`` takes them at creation, ``grpc`` wraps the channel)."""
     target = options.resolved_endpoint
     credentials = channel_credentials(options, auth)
+    extra: dict[str, Any] = {}
+    is_aio = channels is not grpc
+    if is_aio and options.interceptors:
+        extra["interceptors"] = list(options.interceptors)
     if credentials is None:
-        return channels.insecure_channel(target, options=channel_options(options))
-    return channels.secure_channel(target, credentials, options=channel_options(options))
+        channel = channels.insecure_channel(target, options=channel_options(options), **extra)
+    else:
+        channel = channels.secure_channel(target, credentials, options=channel_options(options), **extra)
+    if not is_aio:
+        for interceptor in options.interceptors:
+            channel = _intercepted(channel, interceptor)
+    return channel
+
+
+_GRPC_INTERCEPTORS = (
+    grpc.UnaryUnaryClientInterceptor,
+    grpc.UnaryStreamClientInterceptor,
+    grpc.StreamUnaryClientInterceptor,
+    grpc.StreamStreamClientInterceptor,
+)
+
+
+def _intercepted(channel: Any, interceptor: Any) -> Any:
+    """``channel`` wrapped by a grpc client interceptor, or by OpenTelemetry's ``client_interceptor()``
+    (which implements OpenTelemetry's own interceptor interface, applied with its ``grpcext``)."""
+    if isinstance(interceptor, _GRPC_INTERCEPTORS):
+        return grpc.intercept_channel(channel, interceptor)
+    if type(interceptor).__module__.startswith("opentelemetry.instrumentation.grpc"):
+        from opentelemetry.instrumentation.grpc import grpcext
+
+        return grpcext.intercept_channel(channel, interceptor)  # type: ignore[no-untyped-call]
+    raise ValidationError(
+        "interceptors", f"{type(interceptor).__name__} is not a grpc client interceptor (grpc.*ClientInterceptor)"
+    )
 
 
 def stub_callables(channel: Any) -> dict[str, Any]:

@@ -8,6 +8,7 @@ protobuf's json_format (JSON names out, both names accepted in).
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 from google.protobuf import json_format
@@ -15,6 +16,7 @@ from google.protobuf.message import Message
 from google.rpc import code_pb2
 
 from vision_grpc._auth import AuthPlan
+from vision_grpc._core.hooks import RestCall
 from vision_grpc._core.methods import OPERATIONS_SERVICE, MethodInfo
 from vision_grpc._core.options import ClientOptions, split_endpoint
 from vision_grpc._flows.lro import operation_from_json
@@ -22,7 +24,7 @@ from vision_grpc._transcoding import decode_response, to_http
 from vision_grpc.errors import ValidationError, api_error, from_http
 from vision_grpc.transports.base import Metadata
 
-__all__ = ["PreparedRequest", "RestCodec"]
+__all__ = ["PreparedRequest", "RestCodec", "enter_interceptors"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,7 @@ class RestCodec:
         self.host, self.port = host, port
         self.origin = f"{self.scheme}://{host if ':' not in host else f'[{host}]'}:{port}"
         self.credentials = auth.credentials
+        self.interceptors = tuple(options.rest_interceptors)
 
     def prepare(self, method: MethodInfo, request: Message, metadata: Metadata) -> PreparedRequest:
         rule = method.http_rule
@@ -79,3 +82,10 @@ class RestCodec:
             except (ValueError, TypeError, json_format.ParseError):
                 pass  # the generic decoder below reports what is wrong
         return decode_response(method.http_rule, body, method.response_type)
+
+
+def enter_interceptors(stack: ExitStack, codec: RestCodec, method: MethodInfo, prepared: PreparedRequest) -> None:
+    """Enter each REST interceptor (``ClientOptions.rest_interceptors``) for this attempt, in order."""
+    call = RestCall(method.path, prepared.method, codec.origin + prepared.url, prepared.headers)
+    for interceptor in codec.interceptors:
+        stack.enter_context(interceptor(call))

@@ -7,6 +7,7 @@ google-auth refreshes tokens over it too.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import Any
 
 from google.protobuf.message import Message
@@ -17,7 +18,7 @@ from vision_grpc._core.methods import MethodInfo
 from vision_grpc._core.options import ClientOptions
 from vision_grpc.errors import ConnectError, TransportError, api_error
 from vision_grpc.transports._error_map import ErrorMap
-from vision_grpc.transports._rest_common import RestCodec
+from vision_grpc.transports._rest_common import PreparedRequest, RestCodec, enter_interceptors
 from vision_grpc.transports.base import Metadata
 
 __all__ = ["RestTransport", "urllib3_error_map"]
@@ -71,17 +72,25 @@ class RestTransport:
                 self._token_request, prepared.method, self._codec.origin + prepared.url, prepared.headers
             )
         with self._errors.during(timeout):
-            response = self._pool.urlopen(
-                prepared.method,
-                prepared.url,
-                body=prepared.body,
-                headers=prepared.headers,
-                timeout=self._attempt_timeout(timeout),
-                retries=False,
-                redirect=False,
-                preload_content=True,
-            )
+            if self._codec.interceptors:
+                with ExitStack() as interceptors:
+                    enter_interceptors(interceptors, self._codec, method, prepared)
+                    response = self._send(prepared, timeout)
+            else:
+                response = self._send(prepared, timeout)
         return self._codec.read(method, response.status, response.data, response.headers.get("content-type", ""))
+
+    def _send(self, prepared: PreparedRequest, timeout: float | None) -> Any:
+        return self._pool.urlopen(
+            prepared.method,
+            prepared.url,
+            body=prepared.body,
+            headers=prepared.headers,
+            timeout=self._attempt_timeout(timeout),
+            retries=False,
+            redirect=False,
+            preload_content=True,
+        )
 
     def _attempt_timeout(self, timeout: float | None) -> Any:
         # Connecting gets at most the connect deadline: a host that never answers is a ConnectError.

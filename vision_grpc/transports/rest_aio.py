@@ -7,6 +7,7 @@ asyncio HTTP clients here, keep-alive pooling, TCP_NODELAY by default.
 from __future__ import annotations
 
 import asyncio
+from contextlib import ExitStack
 from typing import Any
 
 from google.protobuf.message import Message
@@ -17,7 +18,7 @@ from vision_grpc._core.methods import MethodInfo
 from vision_grpc._core.options import ClientOptions
 from vision_grpc.errors import ConnectError, TransportError, api_error
 from vision_grpc.transports._error_map import ErrorMap
-from vision_grpc.transports._rest_common import RestCodec
+from vision_grpc.transports._rest_common import PreparedRequest, RestCodec, enter_interceptors
 from vision_grpc.transports.base import Metadata
 
 __all__ = ["AsyncRestTransport", "aiohttp_error_map", "require_aiohttp"]
@@ -93,18 +94,26 @@ class AsyncRestTransport:
         # otherwise re-encode it, and the two REST clients would put different bytes on the wire).
         url = self._yarl.URL(self._codec.origin + prepared.url, encoded=True)
         with self._errors.during(timeout):
-            async with self._get_session().request(
-                prepared.method,
-                url,
-                data=prepared.body,
-                headers=prepared.headers,
-                # Connecting gets at most the connect deadline: a host that never answers is a ConnectError.
-                timeout=self._aiohttp.ClientTimeout(total=timeout, sock_connect=self._connect_deadline),
-                allow_redirects=False,
-            ) as response:
-                body = await response.read()
-                status, content_type = response.status, response.headers.get("content-type", "")
+            if self._codec.interceptors:
+                with ExitStack() as interceptors:
+                    enter_interceptors(interceptors, self._codec, method, prepared)
+                    status, body, content_type = await self._send(url, prepared, timeout)
+            else:
+                status, body, content_type = await self._send(url, prepared, timeout)
         return self._codec.read(method, status, body, content_type)
+
+    async def _send(self, url: Any, prepared: PreparedRequest, timeout: float | None) -> tuple[int, bytes, str]:
+        async with self._get_session().request(
+            prepared.method,
+            url,
+            data=prepared.body,
+            headers=prepared.headers,
+            # Connecting gets at most the connect deadline: a host that never answers is a ConnectError.
+            timeout=self._aiohttp.ClientTimeout(total=timeout, sock_connect=self._connect_deadline),
+            allow_redirects=False,
+        ) as response:
+            body = await response.read()
+            return response.status, body, response.headers.get("content-type", "")
 
     async def close(self) -> None:
         if self._session is not None:
