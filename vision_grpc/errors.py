@@ -18,6 +18,7 @@ Every failure a caller can see is a ``VisionError``::
     │   └── DeadlineExceeded       504
     ├── OperationError         a long-running operation finished with an error status
     ├── OperationTimeout       waiting for an operation ran out of time; it may still finish (also TimeoutError)
+    ├── ItemErrors             the call succeeded but some of its pages or images failed (outputs.raise_for_errors)
     └── TransportError         the connection failed before any status was received
 
 Codes follow google/rpc/code.proto; the HTTP equivalents are those of the same file (and of
@@ -44,6 +45,7 @@ __all__ = [
     "DeadlineExceeded",
     "InvalidArgument",
     "InvalidTemplateError",
+    "ItemErrors",
     "NotFound",
     "OperationError",
     "OperationTimeout",
@@ -404,5 +406,3 @@ class ItemErrors(VisionError):
         more = f"; and {len(self.failed) - 3} more" if len(self.failed) > 3 else ""
         super().__init__(f"{len(self.failed)} of {total} {unit}(s) failed: {shown}{more}")
 
-
-__all__ += ["ItemErrors"]
