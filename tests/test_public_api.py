@@ -78,3 +78,14 @@ def test_client_settings_name_every_client_option() -> None:
     from vision_grpc._core.options import ClientOptions, ClientSettings
 
     assert set(ClientSettings.__annotations__) == {f.name for f in dataclasses.fields(ClientOptions)}
+
+
+def test_messages_pickle_under_their_own_module() -> None:
+    """multiprocessing pickles requests and results: our classes name modules that exist."""
+    import pickle
+
+    request = types.async_files_request("gs://b/doc.pdf", output_uri="gs://b/out/")
+    assert type(request).__module__ == "vision_grpc._gen.v1.image_annotator_pb2"
+    assert pickle.loads(pickle.dumps(request)) == request
+    status = types.AnnotateImageResponse(error=types.Status(code=5, message="gone"))
+    assert pickle.loads(pickle.dumps(status)) == status

@@ -36,6 +36,7 @@ from google.protobuf import json_format
 from vision_grpc._client_base import OperationBase
 from vision_grpc._core.methods import VERSIONS
 from vision_grpc._flows.lro import result_of
+from vision_grpc._gen._pool import JSON_TYPES
 from vision_grpc.errors import ItemErrors, VisionError
 from vision_grpc.storage import Storage
 
@@ -204,7 +205,7 @@ def _parse(storage: Storage, uri: str, cls: Any, keys: set[str], foreign: set[st
         )
     message = cls()
     try:
-        json_format.ParseDict(obj, message, ignore_unknown_fields=True)
+        json_format.ParseDict(obj, message, ignore_unknown_fields=True, descriptor_pool=JSON_TYPES)
     except json_format.ParseError as exc:
         raise OutputError(uri, f"is not a valid {name}: {exc}") from None
     return message

@@ -46,7 +46,7 @@ from typing import Any
 
 import grpc
 from google.longrunning import operations_pb2
-from google.protobuf import any_pb2, json_format, timestamp_pb2
+from google.protobuf import any_pb2, json_format
 
 from vision_grpc import types
 
@@ -59,20 +59,17 @@ _FULLTEXT_MARK = b"fulltext"
 
 
 def _json(message: Any) -> bytes:
-    return json.dumps(json_format.MessageToDict(message), separators=(",", ":")).encode()
-
-
-def _timestamp(ns: int) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromNanoseconds(ns)
-    return stamp
+    return json.dumps(
+        json_format.MessageToDict(message, descriptor_pool=types.JSON_TYPES), separators=(",", ":")
+    ).encode()
 
 
 def _operation(name: str, *, created_ns: int, done: bool) -> operations_pb2.Operation:
     state = types.OperationMetadata.State.DONE if done else types.OperationMetadata.State.RUNNING
-    meta = types.OperationMetadata(
-        state=state, create_time=_timestamp(created_ns), update_time=_timestamp(time.time_ns())
-    )
+    meta = types.OperationMetadata(state=state)
+    # Timestamp fields of our messages are our descriptor pool's class: set them in place.
+    meta.create_time.FromNanoseconds(created_ns)
+    meta.update_time.FromNanoseconds(time.time_ns())
     operation = operations_pb2.Operation(name=name, done=done)
     operation.metadata.Pack(meta)
     if done:
@@ -120,7 +117,7 @@ def _fulltext_response(target_bytes: int) -> tuple[bytes, bytes]:
         symbol.property.detected_break.type = tm.DetectedBreak.BreakType.SPACE
         text.append(token)
     copies = max(1, -(-target_bytes // block.ByteSize()))
-    as_dict = json_format.MessageToDict(response)
+    as_dict = json_format.MessageToDict(response, descriptor_pool=types.JSON_TYPES)
     json_annotation = as_dict["responses"][0]["fullTextAnnotation"]
     json_annotation["pages"][0]["blocks"] *= copies
     for _ in range(copies - 1):

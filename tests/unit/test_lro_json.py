@@ -8,6 +8,7 @@ import pytest
 from google.longrunning import operations_proto_pb2 as operations_pb2
 from google.protobuf import json_format
 
+from vision_grpc import types
 from vision_grpc._flows.lro import operation_from_json
 
 # Imported for their registrations: the Any lookups of both versions' types need them.
@@ -86,5 +87,5 @@ CASES = [
 @pytest.mark.parametrize("data", CASES)
 def test_fast_decoder_matches_json_format(data: dict[str, Any]) -> None:
     expected = operations_pb2.Operation()
-    json_format.ParseDict(data, expected, ignore_unknown_fields=True)
+    json_format.ParseDict(data, expected, ignore_unknown_fields=True, descriptor_pool=types.JSON_TYPES)
     assert operation_from_json(data) == expected

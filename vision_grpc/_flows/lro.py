@@ -16,6 +16,7 @@ from google.protobuf import any_pb2, json_format, timestamp_pb2
 from google.protobuf.message import Message
 
 from vision_grpc._core.methods import METHODS
+from vision_grpc._gen._pool import JSON_TYPES
 from vision_grpc.errors import OperationError, VisionError
 
 __all__ = ["LRO_TYPES", "metadata_of", "operation_from_json", "result_of", "unpack"]
@@ -81,7 +82,7 @@ def _timestamp(text: str, target: timestamp_pb2.Timestamp) -> None:
 def _metadata(data: dict[str, Any], target: any_pb2.Any) -> None:
     cls = LRO_TYPES.get(str(data.get("@type", "")).rpartition("/")[2])
     if cls is None or not data.keys() <= _FAST_METADATA_FIELDS or "state" not in cls.DESCRIPTOR.fields_by_name:
-        json_format.ParseDict(data, target, ignore_unknown_fields=True)
+        json_format.ParseDict(data, target, ignore_unknown_fields=True, descriptor_pool=JSON_TYPES)
         return
     meta: Any = cls()
     state = data.get("state", 0)
@@ -100,5 +101,7 @@ def operation_from_json(data: dict[str, Any]) -> operations_pb2.Operation:
         _metadata(data["metadata"], operation.metadata)
     for key in ("response", "error"):
         if key in data:
-            json_format.ParseDict(data[key], getattr(operation, key), ignore_unknown_fields=True)
+            json_format.ParseDict(
+                data[key], getattr(operation, key), ignore_unknown_fields=True, descriptor_pool=JSON_TYPES
+            )
     return operation

@@ -40,6 +40,7 @@ from google.protobuf.message import Message
 from google.rpc import code_pb2
 
 from vision_grpc import errors
+from vision_grpc._gen._pool import JSON_TYPES
 from vision_grpc._transcoding.fields import (
     JSON_TEXT_MESSAGES,
     LEAF_MESSAGES,
@@ -127,7 +128,7 @@ def to_http(rule: http_pb2.HttpRule, request: Message) -> HttpRequest:
     """The HTTP request for ``request`` per ``rule``; raises ``ValidationError`` before sending anything."""
     desc = descriptor_of(type(request))
     plan = _plan(rule.SerializeToString(deterministic=True), desc)
-    data = json_format.MessageToDict(request)
+    data = json_format.MessageToDict(request, descriptor_pool=JSON_TYPES)
     chosen, values = _choose(plan, data)
     path = chosen.matcher.expand(values)
     for field in chosen.fields:
@@ -257,7 +258,7 @@ def decode_response(rule: http_pb2.HttpRule, body: bytes, response_cls: type[M])
             data = {fd.name: data}
         elif not isinstance(data, dict):
             raise ValueError("expected a JSON object")
-        json_format.ParseDict(data, message, ignore_unknown_fields=True)
+        json_format.ParseDict(data, message, ignore_unknown_fields=True, descriptor_pool=JSON_TYPES)
     except (ValueError, json_format.ParseError) as exc:
         text = f"cannot decode the {message.DESCRIPTOR.full_name} response: {exc}"
         raise errors.ApiError(text, code=code_pb2.UNKNOWN) from None
@@ -267,5 +268,5 @@ def decode_response(rule: http_pb2.HttpRule, body: bytes, response_cls: type[M])
 def encode_response(rule: http_pb2.HttpRule, message: Message) -> bytes:
     """The HTTP response body for ``message``: its JSON, or that of the ``response_body`` field."""
     fd = _response_field(rule, descriptor_of(type(message)))
-    data = json_format.MessageToDict(message)
+    data = json_format.MessageToDict(message, descriptor_pool=JSON_TYPES)
     return dumps(data if fd is None else data.get(fd.json_name, _absent(fd)))

@@ -40,6 +40,7 @@ from google.protobuf.message import Message
 from google.rpc import code_pb2
 
 from vision_grpc import errors
+from vision_grpc._gen._pool import JSON_TYPES
 from vision_grpc._transcoding.fields import (
     JSON_TEXT_MESSAGES,
     LEAF_MESSAGES,
@@ -153,7 +154,7 @@ class _Route(Generic[K]):
                 data = {self.body.name: data}
             elif not isinstance(data, dict):
                 raise ValueError("the body must be a JSON object")
-            json_format.ParseDict(data, message)
+            json_format.ParseDict(data, message, descriptor_pool=JSON_TYPES)
         except (ValueError, json_format.ParseError) as exc:
             raise bad_request("body", f"invalid JSON body: {exc}") from None
 
@@ -243,6 +244,6 @@ def _merge(message: Message, chain: tuple[FieldDescriptor, ...], texts: list[str
         value: Any = [_leaf_json(leaf, t) for t in texts] if leaf.is_repeated else _leaf_json(leaf, texts[0])
         for fd in reversed(chain):
             value = {fd.name: value}
-        json_format.ParseDict(value, message)
+        json_format.ParseDict(value, message, descriptor_pool=JSON_TYPES)
     except (ValueError, json_format.ParseError) as exc:
         raise bad_request(parameter, f"invalid value: {exc}") from None

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from vision_grpc._gen._pool import JSON_TYPES
 from vision_grpc.cli._common import UsageError, emit, make_client, operation_document, stage_inputs, storage_for_args
 from vision_grpc.cli._exit import ExitCode
 from vision_grpc.cli._progress import BulkProgress, OperationProgress
@@ -80,7 +81,7 @@ def annotate_images(args: argparse.Namespace) -> int:
             return wait_and_report(args, client, client.async_batch_annotate_images(request))
         images: list[str | bytes] = [i if "://" in i else Path(i).read_bytes() for i in args.inputs]
         response = client.batch_annotate_images(types.images_request(images, features=features))
-        document = json_format.MessageToDict(response)
+        document = json_format.MessageToDict(response, descriptor_pool=JSON_TYPES)
         lines = [
             f"{name}: {r.full_text_annotation.text or r.error.message or '(no text)'}"
             for name, r in zip(args.inputs, response.responses, strict=True)
@@ -153,7 +154,7 @@ def _save(args: argparse.Namespace, results: list[Any]) -> None:
     for n, result in enumerate(results, start=1):
         stem = f"{n:05d}"
         if args.format == "json":
-            (target / f"{stem}.json").write_text(json_format.MessageToJson(result.response))
+            (target / f"{stem}.json").write_text(json_format.MessageToJson(result.response, descriptor_pool=JSON_TYPES))
         else:
             (target / f"{stem}.txt").write_text(result.text)
 

@@ -23,7 +23,7 @@ from google.rpc import code_pb2
 
 from vision_grpc.emulator._image import Annotator, ImageInput, feature_name
 from vision_grpc.emulator._pdf_text import TEXT_ANNOTATORS
-from vision_grpc.emulator._status import status
+from vision_grpc.emulator._status import copy_across, status
 from vision_grpc.errors import ApiError
 
 __all__ = ["AnnotatorRegistry", "default_annotators"]
@@ -79,5 +79,5 @@ class AnnotatorRegistry:
         if error is None and missing:
             error = status(code_pb2.UNIMPLEMENTED, f"the emulator does not compute {', '.join(missing)} yet")
         if error is not None:
-            response.error.CopyFrom(error)
+            copy_across(response.error, error)
         return response  # type: ignore[no-any-return]

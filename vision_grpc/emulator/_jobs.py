@@ -24,11 +24,12 @@ from google.rpc import code_pb2, status_pb2
 
 from vision_grpc._core.methods import VERSIONS, MethodInfo
 from vision_grpc._core.validate import MAX_ASYNC_FILE_PAGES
+from vision_grpc._gen._pool import JSON_TYPES
 from vision_grpc.emulator._annotate import AnnotatorRegistry
 from vision_grpc.emulator._buckets import BucketDir, InvalidUri, ObjectNotFound, parse_gs_uri
 from vision_grpc.emulator._image import ImageInput
 from vision_grpc.emulator._pages import MIME_TYPES, UnreadableDocument, count_pages
-from vision_grpc.emulator._status import invalid_argument, not_found, status
+from vision_grpc.emulator._status import copy_across, invalid_argument, not_found, status
 from vision_grpc.errors import api_error
 
 __all__ = ["DEFAULT_BATCH_SIZE", "Jobs"]
@@ -85,7 +86,7 @@ class Jobs:
         image = self._image(item.image, field)
         if isinstance(image, status_pb2.Status):
             response: Any = module.AnnotateImageResponse()
-            response.error.CopyFrom(image)
+            copy_across(response.error, image)
             return response
         return self.annotators.annotate(image, item.features, module.AnnotateImageResponse)
 
@@ -132,7 +133,7 @@ class Jobs:
             total = count_pages(data, config.mime_type)
             pages = select_pages(item.pages, total)
         except UnreadableDocument as exc:
-            reply.error.CopyFrom(status(code_pb2.INVALID_ARGUMENT, f"{uri or 'inline content'}: {exc}"))
+            copy_across(reply.error, status(code_pb2.INVALID_ARGUMENT, f"{uri or 'inline content'}: {exc}"))
             return reply
         reply.total_pages = total
         reply.responses.extend(self._pages(module, data, config.mime_type, uri, item, pages))
@@ -175,7 +176,9 @@ class Jobs:
                 shards.extend(self._file_shards(module, item, f"requests[{index}]"))
                 result.responses.add().output_config.CopyFrom(item.output_config)
         for uri, shard in shards:
-            self.storage.write(uri, json_format.MessageToJson(shard, indent=None).encode("utf-8"))
+            self.storage.write(
+                uri, json_format.MessageToJson(shard, indent=None, descriptor_pool=JSON_TYPES).encode("utf-8")
+            )
         return result
 
     def _file_shards(self, module: ModuleType, item: Any, field: str) -> list[tuple[str, Message]]:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from google.longrunning import operations_proto_pb2 as operations_pb2  # messages only: operations_pb2 imports grpc
-from google.protobuf import empty_pb2, timestamp_pb2
+from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 from google.rpc import code_pb2
 
@@ -44,12 +44,6 @@ MAX_WAIT_SECONDS = 60.0
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 _STATE = v1.OperationMetadata.State  # same numbers in v1p4beta1
-
-
-def _timestamp(seconds: float) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromNanoseconds(round(seconds * 1e9))
-    return stamp
 
 
 class Operations:
@@ -139,8 +133,8 @@ class Operations:
             metadata.state, updated = _STATE.RUNNING, record.running_at
         else:
             metadata.state, updated = _STATE.CREATED, record.created
-        metadata.create_time.CopyFrom(_timestamp(record.created))
-        metadata.update_time.CopyFrom(_timestamp(updated))
+        metadata.create_time.FromNanoseconds(round(record.created * 1e9))
+        metadata.update_time.FromNanoseconds(round(updated * 1e9))
         operation = operations_pb2.Operation(name=record.name, done=record.finished)
         operation.metadata.Pack(metadata)
         if record.error is not None:

@@ -15,7 +15,14 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from vision_grpc.errors import ApiError, api_error
 
-__all__ = ["invalid_argument", "not_found", "status"]
+__all__ = ["copy_across", "invalid_argument", "not_found", "status"]
+
+
+def copy_across(target: Message, source: Message) -> None:
+    """``target.CopyFrom(source)`` for messages of one type from two descriptor pools: a
+    ``google.rpc.Status`` or ``Timestamp`` inside our messages is our pool's class (``_gen._pool``)."""
+    target.Clear()
+    target.MergeFromString(source.SerializeToString())
 
 
 def status(code: int, message: str, *details: Message) -> status_pb2.Status:

@@ -22,6 +22,7 @@ from google.protobuf import json_format
 from google.rpc import code_pb2, status_pb2
 
 from vision_grpc._core.methods import METHODS, OPERATIONS, MethodInfo
+from vision_grpc._gen._pool import JSON_TYPES
 from vision_grpc._transcoding import Router, encode_response
 from vision_grpc.emulator._service import EmulatorService
 from vision_grpc.errors import ApiError, api_error, code_name, http_status_for
@@ -40,7 +41,7 @@ _HEADERS_TO_METADATA = (
 
 def http_error_body(status: status_pb2.Status) -> tuple[int, bytes]:
     """The HTTP status and the service's JSON error body for ``status``."""
-    details = [json_format.MessageToDict(d) for d in status.details]
+    details = [json_format.MessageToDict(d, descriptor_pool=JSON_TYPES) for d in status.details]
     error = {"code": http_status_for(status.code), "message": status.message, "status": code_name(status.code)}
     if details:
         error["details"] = details
