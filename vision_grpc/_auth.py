@@ -5,17 +5,25 @@ Modes, in order of precedence: anonymous (the emulator), an API key (sent as the
 (service account, authorized user, external account), and Application Default Credentials.
 Scopes are cloud-platform and cloud-vision; google-auth refreshes tokens. A quota project is
 sent as ``x-goog-user-project``. Nothing here ever puts a secret into a message or repr.
+
+With ``VISION_EMULATOR_HOST`` in effect (``ClientOptions.emulator_host``; an explicit ``endpoint=``
+wins over the variable) the plan is anonymous whatever was given: no credential or API key is sent
+to an emulator, and a WARNING on the ``vision_grpc._auth`` logger names each setting that is
+ignored (never its value).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
-from vision_grpc._core.options import SCOPES, ClientOptions, is_loopback, split_endpoint
+from vision_grpc._core.options import EMULATOR_HOST_ENV, SCOPES, ClientOptions, is_loopback, split_endpoint
 from vision_grpc.errors import ValidationError
 
 __all__ = ["AuthPlan", "credentials_from_file", "plan_auth", "token_request"]
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,9 @@ def plan_auth(options: ClientOptions) -> AuthPlan:
 
 def _credentials_for(options: ClientOptions) -> AuthPlan:
     quota = (("x-goog-user-project", options.quota_project),) if options.quota_project else ()
+    if options.emulator_host is not None:
+        _warn_overridden(options)
+        return AuthPlan(None, quota, "anonymous")
     host, _ = split_endpoint(options.resolved_endpoint)
     explicit = options.api_key is not None or options.credentials is not None or options.credentials_file
     if options.anonymous or (not explicit and is_loopback(host)):
@@ -85,6 +96,32 @@ def _credentials_for(options: ClientOptions) -> AuthPlan:
         # google-auth then sends x-goog-user-project itself; adding ours too would send it twice.
         return AuthPlan(credentials.with_quota_project(options.quota_project), (), mode)
     return AuthPlan(credentials, quota, mode)
+
+
+def _warn_overridden(options: ClientOptions) -> None:
+    """One WARNING listing the settings that VISION_EMULATOR_HOST overrides (names, never values)."""
+    ignored = [
+        name
+        for name, given in (
+            ("api_key", options.api_key is not None),
+            ("credentials", options.credentials is not None),
+            ("credentials_file", options.credentials_file is not None),
+            ("plaintext=False", options.plaintext is False),
+        )
+        if given
+    ]
+    if options.location is not None:
+        ignored.append(f"location={options.location!r} (its endpoint; parent still uses it)")
+    if ignored:
+        _log.warning(
+            "%s is set: connecting to the emulator at %s in plaintext without credentials, ignoring %s; "
+            "pass endpoint= (--endpoint) to reach another server",
+            EMULATOR_HOST_ENV,
+            options.emulator_host,
+            ", ".join(ignored),
+        )
+    else:
+        _log.info("%s is set: connecting to the emulator at %s", EMULATOR_HOST_ENV, options.emulator_host)
 
 
 def credentials_from_file(path: str) -> Any:

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 
 from vision_grpc import __version__
-from vision_grpc.cli._common import add_connection_flags
+from vision_grpc.cli._common import add_connection_flags, add_verbosity_flag, logging_to_stderr
 from vision_grpc.cli._exit import ExitCode
 
 __all__ = ["ExitCode", "main"]
@@ -34,9 +35,11 @@ def _features(parser: argparse.ArgumentParser) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vision-grpc", description=__doc__.splitlines()[0].split(": ", 1)[1])
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}", help="print the version")
+    add_verbosity_flag(parser, dest="verbose_before")  # `vision-grpc -vv COMMAND ...`
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="what to do")
     common = argparse.ArgumentParser(add_help=False)
     add_connection_flags(common)
+    add_verbosity_flag(common)  # `vision-grpc COMMAND ... -vv`
 
     annotate = commands.add_parser("annotate", help="submit annotation").add_subparsers(
         dest="kind", required=True, metavar="KIND", help="files or images"
@@ -153,18 +156,35 @@ def _stdout_closed() -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["emulator"]:
+    verbosity, rest = _leading_verbosity(argv)
+    if rest[:1] == ["emulator"]:
         from vision_grpc.emulator.__main__ import main as emulator_main
 
-        return emulator_main(argv[1:])
+        with logging_to_stderr(verbosity):
+            return emulator_main(rest[1:])
     args = _parser().parse_args(argv)
-    return int(_run(args))
+    with logging_to_stderr(args.verbose_before + args.verbose):
+        return int(_run(args))
+
+
+def _leading_verbosity(argv: list[str]) -> tuple[int, list[str]]:
+    """``-v``/``-vv``/``--verbose`` before the command: their count and the rest of ``argv``."""
+    count = 0
+    for k, token in enumerate(argv):
+        if token == "--verbose":
+            count += 1
+        elif re.fullmatch(r"-v+", token):
+            count += len(token) - 1
+        else:
+            return count, argv[k:]
+    return count, []
 
 
 def _run(args: argparse.Namespace) -> int:
     import sqlite3
 
     from vision_grpc import errors
+    from vision_grpc._core.options import EMULATOR_HOST_ENV, EMULATOR_REST_HOST_ENV
     from vision_grpc.bulk.journal import JournalError
     from vision_grpc.cli import _commands, _demo
     from vision_grpc.cli._common import UsageError
@@ -181,6 +201,8 @@ def _run(args: argparse.Namespace) -> int:
     try:
         return handler(args)
     except errors.ValidationError as exc:
+        if exc.field in (EMULATOR_HOST_ENV, EMULATOR_REST_HOST_ENV):  # the environment, not the request
+            return _fail(ExitCode.USAGE, str(exc))
         return _fail(ExitCode.USAGE, f"invalid request: {exc}")
     except errors.ItemErrors as exc:  # raised after the results were printed
         return _fail(ExitCode.ITEM_ERRORS, str(exc))

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from vision_grpc._core.policies import PollPolicy, RetryPolicy
 from vision_grpc.errors import ValidationError
@@ -17,7 +20,16 @@ from vision_grpc.errors import ValidationError
 if TYPE_CHECKING:
     from vision_grpc.storage import Storage
 
-__all__ = ["UsageError", "add_connection_flags", "make_client", "storage_for_args", "stage_inputs", "emit"]
+__all__ = [
+    "UsageError",
+    "add_connection_flags",
+    "add_verbosity_flag",
+    "emit",
+    "logging_to_stderr",
+    "make_client",
+    "stage_inputs",
+    "storage_for_args",
+]
 
 API_KEY_ENV = "VISION_GRPC_API_KEY"
 STAGING_BUCKET = "local-inputs"
@@ -29,7 +41,11 @@ class UsageError(Exception):
 
 def add_connection_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("connection")
-    group.add_argument("--endpoint", help="host:port (default: vision.googleapis.com:443, or the regional one)")
+    group.add_argument(
+        "--endpoint",
+        help="host:port (default: $VISION_EMULATOR_HOST when set, plaintext and anonymous; "
+        "else vision.googleapis.com:443, or the regional one)",
+    )
     group.add_argument(
         "--transport",
         choices=("grpc", "rest"),
@@ -57,6 +73,48 @@ def add_connection_flags(parser: argparse.ArgumentParser) -> None:
         help="the emulator's storage directory: local input paths are staged there and outputs are read from it",
     )
     group.add_argument("--json", action="store_true", help="print one JSON document, for scripts")
+
+
+def add_verbosity_flag(parser: argparse.ArgumentParser, dest: str = "verbose") -> None:
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        dest=dest,
+        action="count",
+        default=0,
+        help="log to stderr: -v INFO (retries, the fall back to polling), -vv DEBUG (one line per RPC "
+        "attempt); never a credential (default: warnings only)",
+    )
+
+
+class _StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes to the current ``sys.stderr``: rich's progress display swaps it while it draws, and the
+    log lines then appear above the progress line rather than through it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+_LEVELS = (logging.WARNING, logging.INFO, logging.DEBUG)
+
+
+@contextlib.contextmanager
+def logging_to_stderr(verbosity: int) -> Iterator[None]:
+    """The ``vision_grpc`` logger tree on stderr while the command runs: WARNING (a setting that
+    ``VISION_EMULATOR_HOST`` overrides), with -v INFO, with -vv DEBUG. Restored afterwards, so that
+    ``main()`` called in a process leaves its logging as it was."""
+    logger = logging.getLogger("vision_grpc")
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(_LEVELS[min(verbosity, len(_LEVELS) - 1)])
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
 
 
 def make_client(args: argparse.Namespace, **overrides: Any) -> Any:

@@ -47,6 +47,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def export_lines(grpc_target: str, rest_url: str) -> list[str]:
+    """The shell lines that point clients (``Client()``, ``AsyncClient()``, the CLI) at this emulator:
+    ``VISION_EMULATOR_HOST`` is the gRPC address, and ``VISION_EMULATOR_REST_HOST`` the REST one when
+    it differs. An unspecified bind address (``0.0.0.0``, ``::``) is shown as loopback, to dial."""
+    dialable = {"0.0.0.0": "127.0.0.1", "[::]": "[::1]"}
+
+    def address(target: str) -> str:
+        host, _, port = target.removeprefix("http://").rpartition(":")
+        return f"{dialable.get(host, host)}:{port}"
+
+    lines = [f"export VISION_EMULATOR_HOST={address(grpc_target)}"]
+    if address(rest_url) != address(grpc_target):
+        lines.append(f"export VISION_EMULATOR_REST_HOST={address(rest_url)}")
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if not (math.isfinite(args.operation_seconds) and args.operation_seconds >= 0):
@@ -70,7 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         server.start()
         rest = RestServer(service, args.host, args.rest_port)
         rest.start()
-        print(f"vision-grpc emulator: grpc={server.target} rest={rest.url} storage={service.storage.root}", flush=True)
+        print(f"vision-grpc emulator: grpc={server.target} rest={rest.url} storage={service.storage.root}")
+        print("\n".join(export_lines(server.target, rest.url)), flush=True)
         while not stop.wait(0.5):
             pass
     except OSError as exc:
