@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.conformance.googleapis_options import ELEMENT_OPTIONS
 from tests.conformance.ours import ROUND_TRIP, our_populated
 
 
@@ -20,6 +21,7 @@ def official() -> dict[str, Any]:
         "schema": True,
         "methods": True,
         "populate": ROUND_TRIP,
+        "exists": list(ELEMENT_OPTIONS),
         "parse": [
             {"type": name, "b64": base64.b64encode(our_populated(name).SerializeToString(deterministic=True)).decode()}
             for name in ROUND_TRIP

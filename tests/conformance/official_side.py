@@ -81,6 +81,30 @@ def methods() -> dict[str, Any]:
     return out
 
 
+def exists(names: list[str]) -> dict[str, bool]:
+    """Whether each full name is a message, enum, field or enum value of the official package."""
+    for version in schema_tools.VERSIONS:
+        _module(version)  # registers the version's descriptors in the default pool
+    pool = descriptor_pool.Default()
+    finders = (pool.FindMessageTypeByName, pool.FindEnumTypeByName, pool.FindFieldByName)
+    out: dict[str, bool] = {}
+    for name in names:
+        parent, _, leaf = name.rpartition(".")
+        found = False
+        for find in finders:
+            try:
+                find(name)
+                found = True
+            except KeyError:
+                pass
+        try:
+            found = found or leaf in pool.FindEnumTypeByName(parent).values_by_name
+        except KeyError:
+            pass
+        out[name] = found
+    return out
+
+
 def main() -> None:
     request = json.load(sys.stdin)
     answer: dict[str, Any] = {}
@@ -88,6 +112,7 @@ def main() -> None:
         answer["schema"] = schema()
     if request.get("methods"):
         answer["methods"] = methods()
+    answer["exists"] = exists(request.get("exists", []))
     answer["parsed"] = [
         json_format.MessageToDict(_message_class(item["type"]).FromString(base64.b64decode(item["b64"])))
         for item in request.get("parse", [])
