@@ -65,6 +65,14 @@ class AsyncClient(ClientBase):
         self._transports_pid = ProcessId.current
 
     def _make_transport(self) -> AsyncTransport:
+        if self.options.transport == "auto":
+            from vision_grpc._client_base import api_client_header
+            from vision_grpc.transports.auto import AsyncAutoTransport, FallbackState
+
+            # One decision per client, shared by the transports of its event loops (and a forked child's).
+            state: FallbackState = self.__dict__.setdefault("_fallback_state", FallbackState())
+            headers = {name: api_client_header(name, self.is_async) for name in ("grpc", "rest")}
+            return AsyncAutoTransport(self.options, self._auth, state=state, api_client=headers)
         if self.options.transport == "rest":
             from vision_grpc.transports.rest_aio import AsyncRestTransport
 

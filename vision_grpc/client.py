@@ -60,6 +60,14 @@ class Client(ClientBase):
         self._transport_pid = ProcessId.current
 
     def _make_transport(self) -> Transport:
+        if self.options.transport == "auto":
+            from vision_grpc._client_base import api_client_header
+            from vision_grpc.transports.auto import AutoTransport, FallbackState
+
+            # One decision per client: a transport made after a fork stays on REST if the parent switched.
+            state: FallbackState = self.__dict__.setdefault("_fallback_state", FallbackState())
+            headers = {name: api_client_header(name, self.is_async) for name in ("grpc", "rest")}
+            return AutoTransport(self.options, self._auth, state=state, api_client=headers)
         if self.options.transport == "rest":
             from vision_grpc.transports.rest import RestTransport
 

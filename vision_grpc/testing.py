@@ -16,6 +16,16 @@ background thread of the service runs them, stopped by ``stop()``. The server bi
 port 0 and reports the real port. Storage is a temporary directory
 removed on ``stop()`` unless you pass ``storage_dir``. ``stop()`` always stops the server, even
 after errors, and is safe to call twice.
+
+``Emulator(single_port=True)`` serves gRPC and REST on one port, as Google's endpoints do: ``endpoint``
+(``"127.0.0.1:PORT"``) is a small front (``vision_grpc.emulator.single_port``) that sends a connection
+opening with the HTTP/2 preface to the gRPC server and any other to the REST server (both on internal
+ports of 127.0.0.1). ``http2=False`` makes the front refuse HTTP/2 like a proxy that strips it (an
+``HTTP/1.1 400`` answer, or a reset with ``http2_refusal="reset"``), for testing ``transport="auto"``;
+``emulator.front.set_http2(False)`` does so at run time::
+
+    with Emulator(single_port=True, http2=False) as emulator:
+        client = Client(endpoint=emulator.endpoint, transport="auto")  # gRPC refused: switches to REST
 """
 
 from __future__ import annotations
@@ -30,12 +40,14 @@ from vision_grpc.emulator._annotate import AnnotatorRegistry
 from vision_grpc.emulator._service import EmulatorService
 from vision_grpc.emulator.grpc_server import GrpcServer
 from vision_grpc.emulator.rest_server import RestServer
+from vision_grpc.emulator.single_port import Refusal, SinglePortFront
 
 __all__ = ["Emulator"]
 
 
 class Emulator:
-    """The emulator in-process: gRPC on ``host:port`` (default 127.0.0.1, any free port), REST on its own port."""
+    """The emulator in-process: gRPC on ``host:port`` (default 127.0.0.1, any free port), REST on its own port;
+    or, with ``single_port=True``, both on ``host:port`` (``endpoint``) behind a front that can refuse HTTP/2."""
 
     def __init__(
         self,
@@ -47,7 +59,12 @@ class Emulator:
         reject_api_keys_for_async_files: bool = True,
         max_operations: int = 1000,
         annotators: AnnotatorRegistry | None = None,
+        single_port: bool = False,
+        http2: bool = True,
+        http2_refusal: Refusal = "400",
     ) -> None:
+        if not single_port and (not http2 or http2_refusal != "400"):
+            raise ValueError("http2 and http2_refusal apply to single_port=True only")
         self._given_storage = Path(storage_dir) if storage_dir is not None else None
         self._operation_seconds = operation_seconds
         self._reject_api_keys = reject_api_keys_for_async_files
@@ -58,6 +75,9 @@ class Emulator:
         self._service: EmulatorService | None = None
         self._grpc: GrpcServer | None = None
         self._rest: RestServer | None = None
+        self._single_port = single_port
+        self._http2, self._http2_refusal = http2, http2_refusal
+        self._front: SinglePortFront | None = None
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -75,10 +95,26 @@ class Emulator:
                 max_operations=self._max_operations,
                 annotators=self._annotators,
             )
-            self._grpc = GrpcServer(self._service, self._host, self._port)
-            self._grpc.start()
-            self._rest = RestServer(self._service, self._host, 0)
-            self._rest.start()
+            if self._single_port:  # the servers on internal loopback ports, the front on host:port
+                self._grpc = GrpcServer(self._service, "127.0.0.1", 0)
+                self._grpc.start()
+                self._rest = RestServer(self._service, "127.0.0.1", 0)
+                self._rest.start()
+                rest_port = int(self._rest.url.rsplit(":", 1)[1])
+                self._front = SinglePortFront(
+                    ("127.0.0.1", self._grpc.port),
+                    ("127.0.0.1", rest_port),
+                    self._host,
+                    self._port,
+                    http2=self._http2,
+                    refusal=self._http2_refusal,
+                )
+                self._front.start()
+            else:
+                self._grpc = GrpcServer(self._service, self._host, self._port)
+                self._grpc.start()
+                self._rest = RestServer(self._service, self._host, 0)
+                self._rest.start()
         except BaseException:
             self.stop()
             raise
@@ -87,10 +123,13 @@ class Emulator:
     def stop(self) -> None:
         """Stop the servers (running calls get one second) and the service's finisher thread, and remove
         a temporary storage dir."""
+        front, self._front = self._front, None
         grpc_server, self._grpc = self._grpc, None
         rest_server, self._rest = self._rest, None
         service, self._service = self._service, None
         try:
+            if front is not None:
+                front.stop()
             if rest_server is not None:
                 rest_server.stop()
             if grpc_server is not None:
@@ -132,6 +171,21 @@ class Emulator:
         if self._rest is None:
             raise RuntimeError("the emulator is not started")
         return self._rest.url
+
+    @property
+    def endpoint(self) -> str:
+        """``"127.0.0.1:PORT"``, gRPC and REST on one port (``single_port=True`` only): for any client,
+        ``Client(endpoint=emulator.endpoint, transport="auto")`` included."""
+        return self.front.endpoint
+
+    @property
+    def front(self) -> SinglePortFront:
+        """The single-port front (``single_port=True`` only): ``.counts()``, ``.set_http2(enabled)``."""
+        if self._front is None:
+            raise RuntimeError(
+                "the emulator is not started" if self._service is None else "this emulator has no single port"
+            )
+        return self._front
 
     @property
     def storage_dir(self) -> Path:

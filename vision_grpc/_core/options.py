@@ -38,7 +38,7 @@ DEFAULT_ENDPOINT = "vision.googleapis.com:443"
 # Regional endpoints keep data in the region (Cloud Vision "Regionalization").
 _REGIONAL_ENDPOINTS = {"us": "us-vision.googleapis.com:443", "eu": "eu-vision.googleapis.com:443"}
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform", "https://www.googleapis.com/auth/cloud-vision")
-TransportName = Literal["grpc", "rest"]
+TransportName = Literal["grpc", "rest", "auto"]  # auto: gRPC, switching to REST for good where HTTP/2 is refused
 EMULATOR_HOST_ENV = "VISION_EMULATOR_HOST"  # the emulator's gRPC address (REST too, for a single-port emulator)
 EMULATOR_REST_HOST_ENV = "VISION_EMULATOR_REST_HOST"  # its REST address, when REST has a port of its own
 
@@ -138,8 +138,8 @@ class ClientOptions:
         for k, hook in enumerate(self.rest_interceptors):
             if not callable(hook):
                 raise ValidationError(f"rest_interceptors[{k}]", "must be callable: RestCall -> context manager")
-        if self.transport not in ("grpc", "rest"):
-            raise ValidationError("transport", f"must be 'grpc' or 'rest', got {self.transport!r}")
+        if self.transport not in ("grpc", "rest", "auto"):
+            raise ValidationError("transport", f"must be 'grpc', 'rest' or 'auto', got {self.transport!r}")
         if self.location is not None and self.location not in _REGIONAL_ENDPOINTS:
             raise ValidationError("location", f"must be one of {sorted(_REGIONAL_ENDPOINTS)}, got {self.location!r}")
         if self.project is not None and (not self.project or "/" in self.project):

@@ -48,9 +48,10 @@ def add_connection_flags(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--transport",
-        choices=("grpc", "rest"),
+        choices=("grpc", "rest", "auto"),
         default="grpc",
-        help="grpc, or rest (HTTP/1.1 JSON) where gRPC is blocked (default: grpc)",
+        help="grpc; rest (HTTP/1.1 JSON) where gRPC is blocked; or auto: gRPC, switching to REST "
+        "if the endpoint refuses HTTP/2 (default: grpc)",
     )
     group.add_argument("--project", help="project id; with --location fills parent")
     group.add_argument("--location", choices=("us", "eu"), help="regional endpoint and parent location")

@@ -5,6 +5,11 @@ Prints one line with the bound addresses
 scripts can start it with ``--port 0`` and read the ports, then serves until interrupted and
 exits cleanly (status 0). Without ``--storage`` objects live in a temporary directory that is
 removed at exit.
+
+``--single-port`` serves gRPC and REST on ``--port`` alone, as Google's endpoints do (a front,
+``single_port``, relays each connection to the gRPC or REST server on internal loopback ports); the
+line then starts ``endpoint=HOST:PORT``. ``--no-http2`` makes that port refuse HTTP/2, like a proxy
+that strips it, to try ``transport="auto"``.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from types import FrameType
 from vision_grpc.emulator._service import EmulatorService
 from vision_grpc.emulator.grpc_server import GrpcServer
 from vision_grpc.emulator.rest_server import RestServer
+from vision_grpc.emulator.single_port import SinglePortFront
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,6 +49,22 @@ def _parser() -> argparse.ArgumentParser:
         "--allow-api-keys",
         action="store_true",
         help="accept API keys on AsyncBatchAnnotateFiles (the real service refuses them)",
+    )
+    parser.add_argument(
+        "--single-port",
+        action="store_true",
+        help="serve gRPC and REST on --port alone, as Google's endpoints do (the two servers get internal ports)",
+    )
+    parser.add_argument(
+        "--no-http2",
+        action="store_true",
+        help="with --single-port: refuse HTTP/2 (gRPC) there, like a proxy that strips it; REST still works",
+    )
+    parser.add_argument(
+        "--http2-refusal",
+        choices=("400", "reset"),
+        default="400",
+        help="with --no-http2: answer the HTTP/2 preface with an HTTP/1.1 400 (default) or reset the connection",
     )
     return parser
 
@@ -68,6 +90,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (math.isfinite(args.operation_seconds) and args.operation_seconds >= 0):
         print("--operation-seconds must be a finite number >= 0", file=sys.stderr)
         return 2
+    if not args.single_port and (args.no_http2 or args.http2_refusal != "400"):
+        print("--no-http2 and --http2-refusal need --single-port", file=sys.stderr)
+        return 2
+    if args.single_port and args.rest_port:
+        print("--rest-port does not go with --single-port: REST is served on --port", file=sys.stderr)
+        return 2
     temp_dir = None if args.storage else tempfile.mkdtemp(prefix="vision-emulator-")
     storage = str(args.storage or temp_dir)
     stop = threading.Event()
@@ -80,20 +108,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     service = EmulatorService(
         storage, operation_seconds=args.operation_seconds, reject_api_keys_for_async_files=not args.allow_api_keys
     )
-    server = GrpcServer(service, args.host, args.port)
+    single = args.single_port  # then the two servers listen on internal loopback ports, the front on --port
+    server = GrpcServer(service, "127.0.0.1" if single else args.host, 0 if single else args.port)
     rest: RestServer | None = None
+    front: SinglePortFront | None = None
     try:
         server.start()
-        rest = RestServer(service, args.host, args.rest_port)
+        rest = RestServer(service, "127.0.0.1" if single else args.host, 0 if single else args.rest_port)
         rest.start()
-        print(f"vision-grpc emulator: grpc={server.target} rest={rest.url} storage={service.storage.root}")
-        print("\n".join(export_lines(server.target, rest.url)), flush=True)
+        if single:
+            rest_backend = ("127.0.0.1", int(rest.url.rsplit(":", 1)[1]))
+            front = SinglePortFront(
+                ("127.0.0.1", server.port),
+                rest_backend,
+                args.host,
+                args.port,
+                http2=not args.no_http2,
+                refusal=args.http2_refusal,
+            )
+            front.start()
+            print(
+                f"vision-grpc emulator: endpoint={front.endpoint} grpc={server.target} rest={rest.url} "
+                f"storage={service.storage.root}"
+            )
+            print("\n".join(export_lines(front.endpoint, f"http://{front.endpoint}")), flush=True)
+        else:
+            print(f"vision-grpc emulator: grpc={server.target} rest={rest.url} storage={service.storage.root}")
+            print("\n".join(export_lines(server.target, rest.url)), flush=True)
         while not stop.wait(0.5):
             pass
     except OSError as exc:
         print(f"vision-grpc emulator: {exc}", file=sys.stderr)
         return 1
     finally:
+        if front is not None:
+            front.stop()
         if rest is not None:
             rest.stop()
         server.stop(grace=1.0)
