@@ -22,7 +22,7 @@ from vision_grpc._client_base import INHERITED_TRANSPORTS, ClientBase, Operation
 from vision_grpc._core.methods import method_for_call
 from vision_grpc._core.options import ClientOptions
 from vision_grpc._flows.retry import Flow, Sleep
-from vision_grpc.errors import VisionError
+from vision_grpc.errors import ClientClosedError, VisionError
 from vision_grpc.transports.base import AsyncTransport
 
 if TYPE_CHECKING:
@@ -63,6 +63,7 @@ class AsyncClient(ClientBase):
             weakref.WeakKeyDictionary()
         )
         self._transports_pid = ProcessId.current
+        self._closed = False
 
     def _make_transport(self) -> AsyncTransport:
         if self.options.transport == "auto":
@@ -83,6 +84,8 @@ class AsyncClient(ClientBase):
 
     def _live_transport(self) -> AsyncTransport:
         """The running loop's transport, made on first use in it (and afresh in a forked child)."""
+        if self._closed:
+            raise ClientClosedError("this AsyncClient is closed; create a new one")
         loop = asyncio.get_running_loop()
         if self._transports_pid != ProcessId.current:
             INHERITED_TRANSPORTS.extend(self._transports.values())
@@ -229,14 +232,15 @@ class AsyncClient(ClientBase):
         await self.run(self.operations_flow("DeleteOperation", request, timeout))
 
     async def aclose(self) -> None:
-        """Close the channel (or HTTP session) of the running event loop.
+        """Close the client: no new calls; the running loop's channel (or HTTP session) is closed now.
 
-        A client used from several loops has one per loop: close it in each, or let each loop's
-        shutdown (``asyncio.run`` finalizing async generators) close its own.
+        A client used from several loops has one per loop: calls in flight in another loop finish,
+        and that loop's shutdown (``asyncio.run`` finalizing async generators) closes its own.
         """
         if self._transports_pid != ProcessId.current:
             return  # a forked child leaves its parent's transports alone
         loop = asyncio.get_running_loop()
+        self._closed = True  # no new calls; other loops' calls in flight finish, their loops close theirs
         transport = self._transports.pop(loop, None)
         guard = self._guards.pop(loop, None)
         if transport is not None:

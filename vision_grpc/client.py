@@ -26,7 +26,7 @@ from vision_grpc._client_base import INHERITED_TRANSPORTS, ClientBase, Operation
 from vision_grpc._core.methods import method_for_call
 from vision_grpc._core.options import ClientOptions
 from vision_grpc._flows.retry import Flow, Sleep
-from vision_grpc.errors import VisionError
+from vision_grpc.errors import ClientClosedError, VisionError
 from vision_grpc.transports.base import Transport
 
 if TYPE_CHECKING:
@@ -56,6 +56,7 @@ class Client(ClientBase):
     def __init__(self, options: ClientOptions | None = None, **settings: Unpack[ClientSettings]) -> None:
         super().__init__(options, settings)
         self._lock = threading.Lock()
+        self._closed = False
         self._transport = self._make_transport()
         self._transport_pid = ProcessId.current
 
@@ -79,6 +80,8 @@ class Client(ClientBase):
     def _live_transport(self) -> Transport:
         """The transport of this process: a forked child makes its own on first use (its parent's
         channel and keep-alive connections are the parent's), and leaves the inherited one alone."""
+        if self._closed:
+            raise ClientClosedError("this Client is closed; create a new one")
         if self._transport_pid == ProcessId.current:
             return self._transport
         with self._lock:
@@ -209,6 +212,7 @@ class Client(ClientBase):
 
     def close(self) -> None:
         """Close the channel (or connection pool); the client cannot be used afterwards."""
+        self._closed = True
         if self._transport_pid == ProcessId.current:  # a forked child leaves its parent's alone
             self._transport.close()
 

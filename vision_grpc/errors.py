@@ -19,6 +19,7 @@ Every failure a caller can see is a ``VisionError``::
     ├── OperationError         a long-running operation finished with an error status
     ├── OperationTimeout       waiting for an operation ran out of time; it may still finish (also TimeoutError)
     ├── ItemErrors             the call succeeded but some of its pages or images failed (outputs.raise_for_errors)
+    ├── ClientClosedError      the client was closed; make a new one (also RuntimeError)
     └── TransportError         the connection failed before any status was received
 
 Codes follow google/rpc/code.proto; the HTTP equivalents are those of the same file (and of
@@ -41,6 +42,7 @@ __all__ = [
     "ApiError",
     "api_error",
     "Cancelled",
+    "ClientClosedError",
     "ConnectError",
     "DeadlineExceeded",
     "InvalidArgument",
@@ -378,6 +380,10 @@ class OperationTimeout(VisionError, TimeoutError):
         super().__init__(f"operation {name} not done after {waited:.1f}s; resume it by name later")
 
 
+class ClientClosedError(VisionError, RuntimeError):
+    """The client was closed (``close()``, ``aclose()`` or the end of its ``with`` block); make a new one."""
+
+
 class TransportError(VisionError):
     """No status was received: the connection failed (refused, reset, TLS, DNS)."""
 
@@ -405,4 +411,3 @@ class ItemErrors(VisionError):
         shown = "; ".join(f"{label}: {error}" for label, error in self.failed[:3])
         more = f"; and {len(self.failed) - 3} more" if len(self.failed) > 3 else ""
         super().__init__(f"{len(self.failed)} of {total} {unit}(s) failed: {shown}{more}")
-

@@ -18,6 +18,7 @@ import pytest
 
 from tests.live.harness import PDF_URI, TRANSPORTS
 from vision_grpc import AsyncClient, Client, types
+from vision_grpc.errors import ClientClosedError
 from vision_grpc.testing import Emulator
 
 pytestmark = pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
@@ -174,7 +175,6 @@ def test_an_async_client_made_in_one_thread_is_used_in_two_loops_at_once(emulato
             )
             names[k] = [(await client.get_operation(operation.name)).name for _ in range(10)]
             names[k].append(operation.name)
-            await client.aclose()
 
         asyncio.run(use())
 
@@ -185,6 +185,13 @@ def test_an_async_client_made_in_one_thread_is_used_in_two_loops_at_once(emulato
         thread.join(timeout=60)
     for k in range(2):
         assert len(set(names[k])) == 1  # every answer was this loop's own operation
+
+    async def close_then_call() -> None:
+        await client.aclose()
+        with pytest.raises(ClientClosedError):
+            await client.get_operation(names[0][0])
+
+    asyncio.run(close_then_call())
 
 
 # -- logging ------------------------------------------------------------------------------------

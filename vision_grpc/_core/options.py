@@ -109,6 +109,18 @@ def _emulator_address(variable: str, value: str) -> str:
     return address
 
 
+def _check_header_value(name: str, value: str | None) -> None:
+    """A header value must be visible ASCII; the error says what is wrong, never the value (a secret)."""
+    if value is None:
+        return
+    if value != value.strip():
+        raise ValidationError(name, "starts or ends with whitespace or a line break (value not shown): strip it")
+    if not value or not all(" " < char < "\x7f" for char in value):
+        raise ValidationError(
+            name, "must be non-empty visible ASCII, without spaces or control characters (value not shown)"
+        )
+
+
 @dataclass(frozen=True)
 class ClientOptions:
     """Connection, auth and behaviour settings shared by ``Client`` and ``AsyncClient``."""
@@ -161,6 +173,8 @@ class ClientOptions:
             raise ValidationError(
                 "credentials", "give at most one of api_key, credentials, credentials_file, anonymous"
             )
+        for name in ("api_key", "quota_project"):  # sent as header values: checked here, never echoed
+            _check_header_value(name, getattr(self, name))
         if self.compression not in (None, "gzip"):
             raise ValidationError("compression", f"must be None or 'gzip', got {self.compression!r}")
         positive("timeout", self.timeout)

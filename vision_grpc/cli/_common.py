@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from vision_grpc._core.policies import PollPolicy, RetryPolicy
+from vision_grpc._gen._pool import JSON_TYPES
 from vision_grpc.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -223,7 +224,7 @@ def operation_document(operation: Any) -> dict[str, Any]:
 
     document: dict[str, Any] = {"name": operation.name, "done": operation.done, "state": state_name(operation)}
     if operation.done and operation.proto.HasField("error"):
-        document["error"] = json_format.MessageToDict(operation.proto.error)
+        document["error"] = json_format.MessageToDict(operation.proto.error, descriptor_pool=JSON_TYPES)
     elif operation.done:
-        document["response"] = json_format.MessageToDict(operation._result())
+        document["response"] = json_format.MessageToDict(operation._result(), descriptor_pool=JSON_TYPES)
     return document

@@ -3,7 +3,8 @@
 Each transport declares one ``ErrorMap``: a table of (library exception class, maker) rows, most
 specific first, as httpx's ``map_httpcore_exceptions`` does. ``with error_map.during(timeout):``
 around the library call is the only place that library's failures are caught; the first row whose
-class matches builds our error, raised ``from`` the original so the cause stays visible.
+class matches builds our error, raised ``from`` the original so the cause stays visible. Any other
+exception becomes a ``TransportError`` naming only its type: its text could quote a header value.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from types import TracebackType
 
-from vision_grpc.errors import VisionError
+from vision_grpc.errors import TransportError, VisionError
 
 __all__ = ["ErrorMap", "Maker"]
 
@@ -49,7 +50,12 @@ class _Guard:
         return None
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        if exc is not None:
-            mapped = self._map.translate(exc, self._timeout)
-            if mapped is not None:
-                raise mapped from exc
+        if exc is None:
+            return
+        mapped = self._map.translate(exc, self._timeout)
+        if mapped is not None:
+            raise mapped from exc
+        if isinstance(exc, Exception) and not isinstance(exc, VisionError):
+            # Anything else the library raises (http.client's ValueError for a header value, ...)
+            # may quote what was sent, a credential included: its type only, and no chained cause.
+            raise TransportError(f"{type(exc).__name__} raised by the transport (details withheld)") from None

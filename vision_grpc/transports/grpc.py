@@ -10,6 +10,7 @@ from google.protobuf.message import Message
 from vision_grpc._auth import AuthPlan
 from vision_grpc._core.methods import MethodInfo
 from vision_grpc._core.options import ClientOptions
+from vision_grpc.errors import TransportError, VisionError
 from vision_grpc.transports._grpc_common import compression, error_from_rpc, open_channel, stub_callables
 from vision_grpc.transports.base import Metadata
 
@@ -33,6 +34,10 @@ class GrpcTransport:
             return response
         except grpc.RpcError as error:
             raise error_from_rpc(error, self._target) from error
+        except VisionError:
+            raise
+        except Exception as exc:  # its text could quote metadata (a credential): type only, no cause
+            raise TransportError(f"{type(exc).__name__} raised by grpc (details withheld)") from None
 
     def close(self) -> None:
         self._channel.close()
