@@ -42,6 +42,7 @@ class AuthPlan:
 def _google_auth() -> Any:
     try:
         import google.auth
+        import google.auth.credentials
         import google.auth.exceptions
     except ImportError as exc:  # pragma: no cover - google-auth is a runtime dependency
         raise ImportError("vision-grpc needs google-auth for credentials: pip install google-auth") from exc
@@ -77,6 +78,9 @@ def _credentials_for(options: ClientOptions) -> AuthPlan:
         return AuthPlan(None, (*quota, ("x-goog-api-key", options.api_key)), "api_key")
     auth = _google_auth()
     if options.credentials is not None:
+        if not isinstance(options.credentials, auth.credentials.Credentials):
+            kind = type(options.credentials).__name__
+            raise ValidationError("credentials", f"must be a google.auth.credentials.Credentials, got {kind}")
         credentials, mode = auth.credentials.with_scopes_if_required(options.credentials, SCOPES), "credentials"
     elif options.credentials_file:
         credentials, mode = credentials_from_file(options.credentials_file), "credentials_file"

@@ -8,7 +8,7 @@ dict-backed fake in tests.
 
 ``LocalStorage`` maps ``gs://bucket/path`` to ``ROOT/bucket/path``, exactly as the emulator does,
 and refuses URIs that could name a file outside ``ROOT`` (``..``, ``.`` or empty segments,
-backslashes, control characters). ``GcsStorage`` needs the ``storage`` extra
+backslashes, control characters, symbolic links planted inside ``ROOT``). ``GcsStorage`` needs the ``storage`` extra
 (``pip install 'vision-grpc[storage]'``, i.e. google-cloud-storage), imported only when it is
 created. All calls block; from asyncio use ``asyncio.to_thread``.
 """
@@ -101,9 +101,13 @@ class LocalStorage:
         return f"LocalStorage({str(self.root)!r})"
 
     def path_for(self, uri: str) -> Path:
-        """The file behind ``uri``; ``ValueError`` for a URI that could leave the root."""
+        """The file behind ``uri``; ``InvalidUri`` (a ``ValueError``) for a URI that could leave the root,
+        including through a symbolic link planted inside it (objects are files, never links)."""
         bucket, name = parse_gs_uri(uri)
-        return self.root.joinpath(bucket, *name.split("/"))
+        path = self.root.joinpath(bucket, *name.split("/"))
+        if path.resolve() != path:  # some component is a link (the root itself is resolved once)
+            raise InvalidUri(uri, "goes through a symbolic link inside the storage root")
+        return path
 
     def list(self, prefix: str) -> builtins.list[str]:
         bucket, name = parse_gs_uri(prefix if "/" in prefix[len("gs://") :] else prefix + "/", allow_prefix=True)
@@ -112,8 +116,10 @@ class LocalStorage:
         if not start.is_dir():
             return []
         found: builtins.list[str] = []
-        for dirpath, _dirnames, filenames in os.walk(start):
+        for dirpath, _dirnames, filenames in os.walk(start):  # does not descend into linked directories
             for filename in filenames:
+                if os.path.islink(os.path.join(dirpath, filename)):
+                    continue  # not an object: a link could point outside the root
                 object_name = (Path(dirpath) / filename).relative_to(bucket_dir).as_posix()
                 if object_name.startswith(name):
                     found.append(f"gs://{bucket}/{object_name}")

@@ -143,6 +143,9 @@ class ClientOptions:
     # for AsyncClient), e.g. OpenTelemetry's; and the REST transports' equivalent (``_core.hooks``).
     interceptors: Sequence[Any] = ()
     rest_interceptors: Sequence[RestInterceptor] = ()
+    # REST: keep-alive connections per client; more concurrent calls wait for one (within their
+    # timeout) rather than open and discard extra ones. gRPC multiplexes every call on one channel.
+    max_connections: int = 32
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "interceptors", tuple(self.interceptors))
@@ -178,6 +181,8 @@ class ClientOptions:
         if self.compression not in (None, "gzip"):
             raise ValidationError("compression", f"must be None or 'gzip', got {self.compression!r}")
         positive("timeout", self.timeout)
+        if not (isinstance(self.max_connections, int) and 1 <= self.max_connections <= 10_000):
+            raise ValidationError("max_connections", f"must be an int in [1, 10000], got {self.max_connections!r}")
 
     # Set per instance by __post_init__ (not a field: nobody passes it); the class value is the default.
     _emulator_endpoint: ClassVar[str | None] = None
@@ -261,3 +266,4 @@ class ClientSettings(TypedDict, total=False):
     compression: Literal["gzip"] | None
     interceptors: Sequence[Any]
     rest_interceptors: Sequence[RestInterceptor]
+    max_connections: int

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from vision_grpc import __version__
-from vision_grpc.cli._common import add_connection_flags, add_verbosity_flag, logging_to_stderr
+from vision_grpc.cli._common import add_connection_flags, add_verbosity_flag, logging_to_stderr, terminal_safe
 from vision_grpc.cli._exit import ExitCode
 
 __all__ = ["ExitCode", "main"]
@@ -235,7 +235,11 @@ def _run(args: argparse.Namespace) -> int:
     except _auth_errors() as exc:
         return _fail(ExitCode.USAGE, f"credentials: {exc}")
     except (ValueError, TypeError) as exc:
-        return _fail(ExitCode.USAGE, f"{exc} ({type(exc).__name__})")
+        # Not ours: its text could quote anything it was given, a credential included.
+        return _fail(
+            ExitCode.USAGE,
+            f"{type(exc).__name__} from a library call (details withheld: its text could hold a credential)",
+        )
 
 
 # Optional dependencies and the extra that installs each.
@@ -267,5 +271,5 @@ def _auth_errors() -> tuple[type[Exception], ...]:
 
 
 def _fail(code: int, message: str) -> int:
-    print(f"vision-grpc: {' '.join(message.split())}", file=sys.stderr)
+    print(f"vision-grpc: {terminal_safe(' '.join(message.split()))}", file=sys.stderr)
     return code

@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ __all__ = [
     "make_client",
     "stage_inputs",
     "storage_for_args",
+    "terminal_safe",
 ]
 
 API_KEY_ENV = "VISION_GRPC_API_KEY"
@@ -208,13 +210,23 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+# Control characters a terminal would act on (C0 but tab and newline, DEL, C1): text from the service
+# or from output shards is untrusted and must not move the cursor, retitle the window or hide lines.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with every terminal control character shown as an escape (``\\x1b``), not acted on."""
+    return _CONTROL.sub(lambda found: f"\\x{ord(found.group()):02x}", text)
+
+
 def emit(args: argparse.Namespace, document: dict[str, Any], text: str) -> None:
-    """One JSON document with --json, else readable text."""
+    """One JSON document with --json (control characters escaped by JSON), else terminal-safe text."""
     if args.json:
         json.dump(document, sys.stdout, indent=2, sort_keys=True)
         sys.stdout.write("\n")
     else:
-        print(text)
+        print(terminal_safe(text))
 
 
 def operation_document(operation: Any) -> dict[str, Any]:

@@ -45,6 +45,8 @@ def urllib3_error_map(origin: str) -> ErrorMap:
             (errors.ConnectTimeoutError, lambda exc, _: ConnectError(f"cannot connect to {origin}: {exc}")),
             (errors.SSLError, lambda exc, _: ConnectError(f"TLS handshake with {origin} failed: {exc}")),
             (errors.TimeoutError, lambda _, timeout: api_error(DEADLINE, f"no answer within {timeout}s")),
+            # Every pooled connection stayed busy for the whole timeout (max_connections).
+            (errors.EmptyPoolError, lambda _, timeout: api_error(DEADLINE, f"no free connection within {timeout}s")),
             # The connection dropped mid-call: transient, as over gRPC, but the server may have seen it.
             (errors.ProtocolError, lambda exc, _: api_error(UNAVAILABLE, f"connection to {origin} lost: {exc}")),
             (errors.HTTPError, lambda exc, _: TransportError(f"{type(exc).__name__} talking to {origin}: {exc}")),
@@ -55,11 +57,15 @@ def urllib3_error_map(origin: str) -> ErrorMap:
 class RestTransport:
     """Calls over one urllib3 connection pool to the endpoint (connections are reused)."""
 
-    def __init__(self, options: ClientOptions, auth: AuthPlan, *, pool_size: int = 10) -> None:
+    def __init__(self, options: ClientOptions, auth: AuthPlan) -> None:
         urllib3 = _urllib3()
         self._codec = RestCodec(options, auth)
         pool_class = urllib3.HTTPConnectionPool if self._codec.scheme == "http" else urllib3.HTTPSConnectionPool
-        self._pool = pool_class(self._codec.host, self._codec.port, maxsize=pool_size, block=False, retries=False)
+        # block=True: a call beyond max_connections waits (pool_timeout: its own timeout) for a free
+        # connection, instead of opening one that urllib3 then discards with a warning.
+        self._pool = pool_class(
+            self._codec.host, self._codec.port, maxsize=options.max_connections, block=True, retries=False
+        )
         self._token_request = token_request() if auth.credentials is not None else None
         self._errors = urllib3_error_map(self._codec.origin)
         self._timeout = urllib3.Timeout
@@ -87,6 +93,7 @@ class RestTransport:
             body=prepared.body,
             headers=prepared.headers,
             timeout=self._attempt_timeout(timeout),
+            pool_timeout=timeout,
             retries=False,
             redirect=False,
             preload_content=True,

@@ -63,14 +63,14 @@ def aiohttp_error_map(origin: str) -> ErrorMap:
 class AsyncRestTransport:
     """Calls over one aiohttp session (pooled keep-alive connections); create it in the event loop."""
 
-    def __init__(self, options: ClientOptions, auth: AuthPlan, *, pool_size: int = 100) -> None:
+    def __init__(self, options: ClientOptions, auth: AuthPlan) -> None:
         self._aiohttp = _aiohttp()
         import yarl  # an aiohttp dependency
 
         self._yarl = yarl
         self._codec = RestCodec(options, auth)
         self._session: Any = None
-        self._pool_size = pool_size
+        self._pool_size = options.max_connections
         self._token_request = token_request() if auth.credentials is not None else None
         self._errors = aiohttp_error_map(self._codec.origin)
         self._connect_deadline = options.retry.connect_deadline
