@@ -413,6 +413,8 @@ def test_query_flattening(
     [
         P({"labels": {"k": "v"}}, "labels", "a map", id="map"),
         P({"items": [{"name": "i"}]}, "items", "a repeated message", id="repeated-message"),
+        P({"nested": {}}, "nested", "an empty message", id="empty-message"),
+        P({"nested": {"name": "n", "inner": {}}}, "nested.inner", "an empty message", id="nested-empty-message"),
     ],
 )
 def test_query_cannot_express(pb: ModuleType, fields: dict[str, Any], field: str, kind: str) -> None:
@@ -505,22 +507,6 @@ REJECTED = [
         id="double-wildcard-dot-dot",
     ),
     P(
-        "Library",
-        "ListShelves",
-        {"parent": "projects/p/zones/z"},
-        "parent",
-        "must match projects/* for GET /v1/{parent=projects/*}/shelves",
-        id="no-binding-for-set-field",
-    ),
-    P(
-        "Library",
-        "ListShelves",
-        {"parent": "projects/../shelves"},
-        "parent",
-        "must match projects/* for GET /v1/{parent=projects/*}/shelves",
-        id="no-silent-fallback-to-query",
-    ),
-    P(
         "Messaging",
         "GetMessage",
         {"name": "messages/1/../../admin"},
@@ -570,14 +556,81 @@ def test_single_segment_variable_encodes_slash_instead_of_rejecting(pb: ModuleTy
     assert path == "/v1/messages/..%2Fadmin%3Fx%3D1%23y"
 
 
-def test_set_fields_that_no_single_binding_binds_are_rejected(pb: ModuleType) -> None:
-    rule = http_pb2.HttpRule(get="/v1/{message_id}", additional_bindings=[http_pb2.HttpRule(get="/v2/{user_id}")])
-    request = build(pb, "Messaging", "GetMessageBindings", {"message_id": "m", "user_id": "u"})
-    with pytest.raises(errors.ValidationError) as caught:
-        to_http(rule, request)
-    assert caught.value.field == "user_id"
-    expected = "no binding puts it in the path with the other fields set (GET /v1/{message_id} does not)"
-    assert caught.value.rule == expected
+# Issue 13's example (x = message_id, y = user_id): x fits the rule's own path, y goes to the query.
+UNBOUND_RULE = http_pb2.HttpRule(
+    get="/p/{message_id=a/*}",
+    additional_bindings=[http_pb2.HttpRule(get="/q/{user_id}"), http_pb2.HttpRule(post="/r", body="*")],
+)
+TIE_RULE = http_pb2.HttpRule(get="/v1/{message_id}", additional_bindings=[http_pb2.HttpRule(get="/v2/{user_id}")])
+
+UNBOUND = [
+    P(UNBOUND_RULE, {"message_id": "a/1", "user_id": "yy"}, "GET", "/p/a/1?userId=yy", None, id="issue-13-example"),
+    P(UNBOUND_RULE, {"message_id": "b/1", "user_id": "yy"}, "GET", "/q/yy?messageId=b%2F1", None, id="pattern-fails"),
+    P(UNBOUND_RULE, {"message_id": "b/1"}, "POST", "/r", '{"messageId":"b/1"}', id="body-star-takes-the-rest"),
+    P(UNBOUND_RULE, {}, "POST", "/r", "{}", id="nothing-set"),
+    P(TIE_RULE, {"message_id": "m", "user_id": "u"}, "GET", "/v1/m?userId=u", None, id="tie-goes-to-the-first"),
+    P(TIE_RULE, {"user_id": "u/v"}, "GET", "/v2/u%2Fv", None, id="the-only-qualifying-one"),
+]
+
+
+@pytest.mark.parametrize(("rule", "fields", "http_method", "target", "body"), UNBOUND)
+def test_fields_the_chosen_path_does_not_carry_go_to_the_query_or_body(
+    pb: ModuleType, rule: http_pb2.HttpRule, fields: dict[str, Any], http_method: str, target: str, body: str | None
+) -> None:
+    original = build(pb, "Messaging", "GetMessageBindings", fields)
+    sent = to_http(rule, original)
+    assert (sent.method, sent.target, sent.body) == (http_method, target, body.encode() if body is not None else None)
+    _, back = route(Router([("m", type(original), rule)]), sent.method, sent.target, sent.body)
+    assert same(back, original)
+
+
+QUERY_OR_BODY_RULE = http_pb2.HttpRule(
+    get="/v1/shelves/{shelf}/things:search",
+    additional_bindings=[http_pb2.HttpRule(post="/v1/shelves/{shelf}/things:search", body="*")],
+)
+
+
+@pytest.mark.parametrize(
+    ("fields", "http_method", "body"),
+    [
+        P({"text": "t"}, "GET", None, id="query-carries-it"),
+        P({"labels": {"k": "v"}}, "POST", '{"labels":{"k":"v"}}', id="map"),
+        P({"items": [{"name": "i"}]}, "POST", '{"items":[{"name":"i"}]}', id="repeated-message"),
+        P({"nested": {}}, "POST", '{"nested":{}}', id="empty-message"),
+    ],
+)
+def test_what_the_query_cannot_carry_goes_to_the_next_qualifying_binding(
+    pb: ModuleType, fields: dict[str, Any], http_method: str, body: str | None
+) -> None:
+    original = build(pb, "Library", "SearchThings", {"shelf": "s", **fields})
+    sent = to_http(QUERY_OR_BODY_RULE, original)
+    assert (sent.method, sent.path, sent.body) == (
+        http_method,
+        "/v1/shelves/s/things:search",
+        body.encode() if body is not None else None,
+    )
+    _, back = route(Router([("m", type(original), QUERY_OR_BODY_RULE)]), sent.method, sent.target, sent.body)
+    assert same(back, original)
+
+
+# The rule's own binding (GET /v1/shelves) binds nothing, so it always qualifies: a parent that no other
+# binding's pattern takes is a query parameter, as the server accepts it.
+@pytest.mark.parametrize("parent", [P("projects/p/zones/z", id="other-shape"), P("projects/../shelves", id="dot-dot")])
+def test_path_field_that_fits_no_path_goes_to_the_query(pb: ModuleType, library: Router[str], parent: str) -> None:
+    original = build(pb, "Library", "ListShelves", {"parent": parent})
+    sent = to_http(rule_of(pb, "Library", "ListShelves"), original)
+    assert (sent.method, sent.path, sent.query) == ("GET", "/v1/shelves", (("parent", parent),))
+    key, back = route(library, sent.method, sent.target)
+    assert key == "ListShelves" and same(back, original)
+
+
+def test_unset_body_message_is_sent_as_null(pb: ModuleType, library: Router[str]) -> None:
+    """``{}`` would set the message (empty) on the server; proto3 JSON's null leaves it unset."""
+    original = build(pb, "Messaging", "UpdateMessage", {"message_id": "1"})
+    sent = to_http(rule_of(pb, "Messaging", "UpdateMessage"), original)
+    assert (sent.method, sent.target, sent.body) == ("PATCH", "/v1/messages/1", b"null")
+    _, back = route(service_router(pb, "Messaging", "UpdateMessage"), sent.method, sent.target, sent.body)
+    assert same(back, original)
 
 
 def test_plans_are_cached(pb: ModuleType) -> None:

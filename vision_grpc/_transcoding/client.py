@@ -10,17 +10,23 @@ whose ``Router`` is ``vision_grpc._transcoding.server`` (this module does not im
 
 Client choices where the spec is silent:
 
-- Binding choice: a binding qualifies when every field its path binds is set (non-default) and
-  matches its variable's pattern, and when every set field that any binding of the rule binds
-  in its path is bound by this one (so a value meant for the URL never moves silently into the
-  body or the query); the first qualifying binding wins, the rule's own before its
-  ``additional_bindings``. If none qualifies: ``ValidationError(field, "must match <pattern> for
-  <METHOD> <template>")`` for the first pattern that failed. Nothing is sent.
+- Binding choice: a binding qualifies when every field its path binds is set (non-default: proto3
+  cannot tell ``0`` or ``false`` from unset) and matches its variable's pattern. Of the qualifying
+  bindings, the one whose path carries the most fields wins, the first declared on a tie (the
+  rule's own before its ``additional_bindings``); the fields its path does not carry go in the body
+  or the query like any other field (http.proto: fields bound by neither path nor body are query
+  parameters). If the query cannot carry one of them (see below), the next qualifying binding in
+  that order is tried (one with ``body: "*"`` carries everything). So any message that some binding
+  can carry is sent, and our Router decodes what is sent back to the same message. If none
+  qualifies: ``ValidationError(field, "must match <pattern> for <METHOD> <template>")`` for the
+  first pattern that failed. Nothing is sent.
 - Query parameters use JSON names (``sub.subfield``, ``pageSize``), as Google's clients do;
   values are the proto3 JSON forms (int64 in decimal, bytes base64, enums by name; Timestamp,
   Duration, FieldMask, wrappers as their JSON strings; Struct, Value, ListValue, Any as compact
-  JSON text). Maps and repeated messages cannot be query parameters: ``ValidationError``.
-- Path-bound fields are left out of the body, also for a named body field that contains them.
+  JSON text). Maps, repeated messages and set but empty messages cannot be query parameters:
+  ``ValidationError``.
+- Path-bound fields are left out of the body, also for a named body field that contains them. An
+  unset message as the body field is sent as ``null`` (``{}`` would set it).
 - ``response_body`` is that of the rule itself (not of an additional binding). A response that
   is not the expected JSON raises ``ApiError`` with code UNKNOWN.
 """
@@ -129,24 +135,47 @@ def to_http(rule: http_pb2.HttpRule, request: Message) -> HttpRequest:
     desc = descriptor_of(type(request))
     plan = _plan(rule.SerializeToString(deterministic=True), desc)
     data = json_format.MessageToDict(request, descriptor_pool=JSON_TYPES)
-    chosen, values = _choose(plan, data)
+    candidates = _choose(plan, data)
+    first_error: errors.ValidationError | None = None
+    for chosen, values in candidates:
+        try:
+            return _request(chosen, values, data, desc)
+        except errors.ValidationError as exc:  # the query cannot carry a field this binding leaves to it
+            first_error = first_error or exc
+    assert first_error is not None  # _choose returns at least one candidate
+    raise first_error
+
+
+def _request(chosen: _ClientBinding, values: dict[str, str], data: dict[str, Any], desc: Descriptor) -> HttpRequest:
+    """The request for one qualifying binding (``data`` is left as it is: another binding may be tried)."""
     path = chosen.matcher.expand(values)
+    body_set = chosen.body is not None and chosen.body.json_name in data
     for field in chosen.fields:
-        _remove(data, field.json_path)
+        data = _without(data, field.json_path)
     if chosen.binding.body == "*":
         return HttpRequest(chosen.binding.method, path, (), dumps(data))
     body = None
-    if chosen.body is not None:
-        body = dumps(data.pop(chosen.body.json_name, _absent(chosen.body)))
+    if body_set:
+        assert chosen.body is not None
+        data = dict(data)
+        body = dumps(data.pop(chosen.body.json_name, {}))  # {}: a message the path fields emptied stays set
+    elif chosen.body is not None:
+        message = chosen.body.message_type is not None and not chosen.body.is_repeated
+        body = _UNSET_MESSAGE if message else dumps(_absent(chosen.body))
     query: list[tuple[str, str]] = []
     _flatten(data, desc, "", "", query)
     return HttpRequest(chosen.binding.method, path, tuple(query), body)
 
 
-def _choose(plan: _Plan, data: dict[str, Any]) -> tuple[_ClientBinding, dict[str, str]]:
+_UNSET_MESSAGE = b"null"  # proto3 JSON: null leaves a message field unset ({} would set it, empty)
+
+
+def _choose(plan: _Plan, data: dict[str, Any]) -> list[tuple[_ClientBinding, dict[str, str]]]:
+    """The qualifying bindings with their path values, best first (see the module doc); raises
+    ``ValidationError`` for the first pattern that failed when none qualifies."""
     present = {path: _text(value, False) for path in plan.names if (value := _lookup(data, path)) is not None}
     mismatch: tuple[VariableMatcher, Binding] | None = None
-    unbound: tuple[str, Binding] | None = None
+    qualifying: list[tuple[_ClientBinding, dict[str, str]]] = []
     for candidate in plan.bindings:
         values: dict[str, str] = {}
         for field in candidate.fields:
@@ -156,18 +185,14 @@ def _choose(plan: _Plan, data: dict[str, Any]) -> tuple[_ClientBinding, dict[str
                 break
             values[field.variable.name] = text
         else:
-            extra = present.keys() - candidate.json_paths
-            if not extra:
-                return candidate, values
-            unbound = unbound or (min(plan.names[path] for path in extra), candidate.binding)
-    if mismatch is not None:
+            qualifying.append((candidate, values))
+    if not qualifying:
+        assert mismatch is not None  # a rule has at least one binding
         variable, binding = mismatch
         raise errors.ValidationError(variable.name, f"must match {variable.variable.pattern_text} for {binding}")
-    assert unbound is not None  # a rule has at least one binding
-    field_name, binding = unbound
-    raise errors.ValidationError(
-        field_name, f"no binding puts it in the path with the other fields set ({binding} does not)"
-    )
+    if len(qualifying) > 1:  # stable: declaration order among bindings whose paths carry as many fields
+        qualifying.sort(key=lambda pair: -len(pair[0].json_paths))
+    return qualifying
 
 
 def _lookup(data: dict[str, Any], path: tuple[str, ...]) -> Any:
@@ -179,16 +204,22 @@ def _lookup(data: dict[str, Any], path: tuple[str, ...]) -> Any:
     return value
 
 
-def _remove(data: dict[str, Any], path: tuple[str, ...]) -> None:
-    """Delete a field from MessageToDict output, and the messages that only held it."""
+def _without(data: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
+    """MessageToDict output without one field, nor the messages that only held it (copies, not changes)."""
+    if path[0] not in data:
+        return data
+    out = dict(data)
     if len(path) == 1:
-        data.pop(path[0], None)
-        return
-    child = data.get(path[0])
+        del out[path[0]]
+        return out
+    child = out[path[0]]
     if isinstance(child, dict):
-        _remove(child, path[1:])
-        if not child:
-            del data[path[0]]
+        child = _without(child, path[1:])
+        if child:
+            out[path[0]] = child
+        else:
+            del out[path[0]]
+    return out
 
 
 def _text(value: Any, json_text: bool) -> str:
@@ -212,6 +243,8 @@ def _flatten(data: dict[str, Any], desc: Descriptor, name: str, key: str, out: l
             kind = "a map" if is_map(fd) else "a repeated message"
             raise errors.ValidationError(field_name, f"{kind} field cannot be sent as query parameters")
         if sub is not None and sub.full_name not in LEAF_MESSAGES:
+            if not value:  # set, with no field set: no query parameter can say so
+                raise errors.ValidationError(field_name, "an empty message field cannot be sent as query parameters")
             _flatten(value, sub, field_name + ".", query_key + ".", out)
             continue
         json_text = sub is not None and sub.full_name in JSON_TEXT_MESSAGES
