@@ -177,7 +177,8 @@ class _Route(Generic[K]):
                 raise bad_request(key, "a singular field given more than once")
             for depth, fd in enumerate(target.chain):
                 oneof = fd.containing_oneof
-                if oneof is not None and chosen.setdefault((target.path[:depth], oneof.name), key) != key:
+                # Keyed by the member field: several subfields of one message member are one choice.
+                if oneof is not None and chosen.setdefault((target.path[:depth], oneof.name), fd.name) != fd.name:
                     raise bad_request(key, f"only one field of oneof {oneof.name!r} may be set")
             _merge(message, target.chain, texts, key)
 
