@@ -12,7 +12,8 @@ Choices where the spec is silent:
   ``*``, then the order of registration (the rule before its ``additional_bindings``).
 - No template matches the path: ``NotFound`` (404). A template matches but not with this HTTP
   method: ``Unimplemented`` with HTTP status 405 (google.rpc has no "method not allowed"; this is
-  also what grpc-gateway answers).
+  also what grpc-gateway answers); a server sends that ``http_status``, with ``methods_for(path)``
+  as its ``Allow`` header.
 - The body is merged first, then the query, then the path, so a path value wins over the body.
 - Query keys are field paths in JSON or proto names (``sub.subfield``), repeated for repeated
   fields; bools are ``true``/``false``, enums a name or number, Timestamp/Duration/FieldMask/wrappers
@@ -106,6 +107,10 @@ class Router(Generic[K]):
             raise errors.Unimplemented(message, code=code_pb2.UNIMPLEMENTED, http_status=405)
         route, captured = min(allowed, key=lambda pair: pair[0].rank)
         return route.key, route.decode(captured, query, body)
+
+    def methods_for(self, raw_path: str) -> list[str]:
+        """The HTTP methods bound to ``raw_path``, sorted (``*`` for a custom one): a 405's ``Allow`` header."""
+        return sorted({r.method for r in self.routes if r.matcher.match_raw(raw_path) is not None})
 
 
 @dataclass(frozen=True)

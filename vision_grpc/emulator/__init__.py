@@ -9,8 +9,8 @@ Public face:
 
 * ``EmulatorService`` (``_service``): the transport-agnostic core, one ``call`` per RPC;
   ``.faults`` (``FaultInjector``), ``.calls`` (``RecordedCall``), ``.annotators``, ``.storage``.
-* ``grpc_server`` / ``rest_server``: the gRPC and HTTP/1.1 JSON fronts over one service;
-  ``__main__`` runs both.
+* ``grpc_server`` / ``rest_server``: the gRPC (``grpc.aio``) and HTTP/1.1 JSON fronts over one
+  service; ``single_port`` serves both on one port; ``__main__`` runs them.
 * ``AnnotatorRegistry``, ``Annotator``, ``ImageInput``: plug in annotators per feature type.
 * ``BucketDir``, ``ObjectNotFound``, ``InvalidUri``: the storage directory and its errors.
 
@@ -20,7 +20,8 @@ Inside, each module imports only those below it (an import-linter contract keeps
   ``_jobs`` (reads inputs, annotates, writes output shards), ``_faults`` (injected failures).
 * ``_annotate`` (the registry) over ``_pdf_text`` (the text features from PDF text layers).
 * ``_image`` (what an annotator gets), ``_pages`` (page counts of PDF/TIFF/GIF, the PDFium lock).
-* ``_buckets`` (``BucketDir``), ``_store`` (the operation records), ``_status`` (statuses and errors).
+* ``_buckets`` (``BucketDir``), ``_store`` (the operation records), ``_status`` (statuses and errors),
+  ``_http1`` (strict HTTP/1.1 request framing for the REST front).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from vision_grpc._core.methods import VERSIONS, MethodInfo
 from vision_grpc._core.validate import MAX_ASYNC_FILE_PAGES
 from vision_grpc._gen._pool import JSON_TYPES
 from vision_grpc.emulator._annotate import AnnotatorRegistry
-from vision_grpc.emulator._buckets import BucketDir, InvalidUri, ObjectNotFound, parse_gs_uri
+from vision_grpc.emulator._buckets import BucketDir, InvalidUri, ObjectNotFound, check_name, parse_gs_uri
 from vision_grpc.emulator._image import ImageInput
 from vision_grpc.emulator._pages import MIME_TYPES, UnreadableDocument, count_pages
 from vision_grpc.emulator._status import copy_across, invalid_argument, not_found, status
@@ -142,9 +142,10 @@ class Jobs:
     # -- asynchronous calls ---------------------------------------------------------------------
 
     def check_async(self, method: MethodInfo, request: Any) -> None:
-        """Errors the service reports at submit time, before creating an operation."""
+        """Errors the service reports at submit time, before creating an operation; and what the emulator's
+        directory could not store (names too long, an output under an existing object)."""
         if method.name == "AsyncBatchAnnotateImages":
-            _check_output(request.output_config, "output_config")
+            self._check_output(request.output_config, "output_config", len(request.requests))
             return
         for index, item in enumerate(request.requests):
             field = f"requests[{index}]"
@@ -154,18 +155,34 @@ class Jobs:
                 raise invalid_argument(f"{field}.input_config.content", rule)
             _check_uri(config.gcs_source.uri, f"{field}.input_config.gcs_source.uri", prefix=False)
             _check_mime(config.mime_type, f"{field}.input_config.mime_type")
-            _check_output(item.output_config, f"{field}.output_config")
+            self._check_output(item.output_config, f"{field}.output_config", None)
+
+    def _check_output(self, output_config: Any, field: str, items: int | None) -> None:
+        """The output prefix, and the shards' names: all of them for ``items`` images; for a file (page count
+        unknown yet) the longest name it could have."""
+        _check_output(output_config, field)
+        uri_field = f"{field}.gcs_destination.uri"
+        try:
+            self.storage.check_writable(output_config.gcs_destination.uri, prefix=True)
+            if items is None:
+                check_name(_shard_uri(output_config, MAX_ASYNC_FILE_PAGES, MAX_ASYNC_FILE_PAGES))
+                return
+            for first, last in _ranges(items, output_config.batch_size):
+                self.storage.check_writable(_shard_uri(output_config, first, last))
+        except InvalidUri as exc:
+            raise invalid_argument(uri_field, exc.reason) from None
 
     def run_async(self, method: MethodInfo, request: Any) -> Any:
         """Annotate everything, write the output shards, return the operation's response message."""
         module = _module(method)
         result: Any = method.lro_response_type() if method.lro_response_type else None
-        shards: list[tuple[str, Message]] = []
+        shards: list[tuple[str, str, Message]] = []  # (field of the output URI, shard URI, shard)
         if method.name == "AsyncBatchAnnotateImages":
             responses = [self.annotate_image(module, r, f"requests[{i}]") for i, r in enumerate(request.requests)]
             for first, last, chunk in _shard(responses, request.output_config.batch_size):
                 shards.append(
                     (
+                        "output_config.gcs_destination.uri",
                         _shard_uri(request.output_config, first, last),
                         module.BatchAnnotateImagesResponse(responses=chunk),
                     )
@@ -175,13 +192,25 @@ class Jobs:
             for index, item in enumerate(request.requests):
                 shards.extend(self._file_shards(module, item, f"requests[{index}]"))
                 result.responses.add().output_config.CopyFrom(item.output_config)
-        for uri, shard in shards:
-            self.storage.write(
-                uri, json_format.MessageToJson(shard, indent=None, descriptor_pool=JSON_TYPES).encode("utf-8")
-            )
+        for field, uri, _ in shards:  # every name checked before the first write: no partial output
+            self._store(field, uri, None)
+        for field, uri, shard in shards:
+            self._store(field, uri, shard)
         return result
 
-    def _file_shards(self, module: ModuleType, item: Any, field: str) -> list[tuple[str, Message]]:
+    def _store(self, field: str, uri: str, shard: Message | None) -> None:
+        """Write ``shard`` at ``uri`` (None: only check that it could be); INVALID_ARGUMENT naming ``field``
+        for a name the directory cannot hold (e.g. an object created at a "directory" of it since submit)."""
+        try:
+            if shard is None:
+                self.storage.check_writable(uri)
+            else:
+                json_text = json_format.MessageToJson(shard, indent=None, descriptor_pool=JSON_TYPES)
+                self.storage.write(uri, json_text.encode("utf-8"))
+        except InvalidUri as exc:
+            raise invalid_argument(field, exc.reason) from None
+
+    def _file_shards(self, module: ModuleType, item: Any, field: str) -> list[tuple[str, str, Message]]:
         config = item.input_config
         uri = config.gcs_source.uri
         data = self.read(uri, f"{field}.input_config.gcs_source.uri")
@@ -195,6 +224,7 @@ class Jobs:
         responses = self._pages(module, data, config.mime_type, uri, item, range(1, total + 1))
         return [
             (
+                f"{field}.output_config.gcs_destination.uri",
                 _shard_uri(item.output_config, first, last),
                 module.AnnotateFileResponse(input_config=config, responses=chunk),
             )
@@ -215,10 +245,14 @@ def select_pages(pages: Sequence[int], total: int) -> list[int]:
     return selected
 
 
-def _shard(items: Sequence[Any], batch_size: int) -> list[tuple[int, int, Sequence[Any]]]:
+def _ranges(count: int, batch_size: int) -> list[tuple[int, int]]:
+    """1-based ``(first, last)`` of each shard of ``count`` items."""
     size = batch_size or DEFAULT_BATCH_SIZE
-    starts = range(0, len(items), size)
-    return [(first + 1, min(first + size, len(items)), items[first : first + size]) for first in starts]
+    return [(first + 1, min(first + size, count)) for first in range(0, count, size)]
+
+
+def _shard(items: Sequence[Any], batch_size: int) -> list[tuple[int, int, Sequence[Any]]]:
+    return [(first, last, items[first - 1 : last]) for first, last in _ranges(len(items), batch_size)]
 
 
 def _shard_uri(output_config: Any, first: int, last: int) -> str:
@@ -229,7 +263,7 @@ def _check_uri(uri: str, field: str, *, prefix: bool) -> None:
     if not uri:
         raise invalid_argument(field, "is required")
     try:
-        parse_gs_uri(uri, allow_prefix=prefix)
+        check_name(uri, prefix=prefix)
     except InvalidUri as exc:
         raise invalid_argument(field, exc.reason) from None
 

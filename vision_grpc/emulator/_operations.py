@@ -7,20 +7,23 @@ or error is stored: the background ``Finisher`` runs it whether or not anyone po
 service writes outputs on its own, and a read past the due time runs it too if the finisher has
 not yet (``observe``: idempotent, under the record's lock). ``metadata`` always packs the API
 version's ``OperationMetadata``; ``response`` packs ``AsyncBatchAnnotate{Files,Images}Response``.
-Waiting is bounded by ``MAX_WAIT_SECONDS``, the request's ``timeout`` and the RPC deadline.
+Waiting is bounded by ``MAX_WAIT_SECONDS``, the request's ``timeout`` and the RPC deadline; ``wait``
+blocks its thread on the store's condition, ``wait_async`` (for an asyncio server) awaits an event
+that the store's notifications set, so that a waiting caller holds no thread.
 An injected operation fault (``FaultInjector.fail_next_operation``) ends the next finishing
 operation with that error instead of running its job.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import secrets
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 from google.longrunning import operations_proto_pb2 as operations_pb2  # messages only: operations_pb2 imports grpc
 from google.protobuf import empty_pb2
@@ -36,14 +39,27 @@ from vision_grpc.emulator._status import invalid_argument, not_found, status
 from vision_grpc.emulator._store import OperationRecord, OperationStore, StoreFull
 from vision_grpc.errors import ApiError, api_error
 
-__all__ = ["MAX_WAIT_SECONDS", "Operations"]
+__all__ = ["MAX_NAME_BYTES", "MAX_PARENT_BYTES", "MAX_WAIT_SECONDS", "Operations", "Runner"]
 
 _log = logging.getLogger(__name__)
 
 MAX_WAIT_SECONDS = 60.0
+# Operation names: the service's are ~100 bytes (projects/{p}/locations/{l}/operations/{id}); longer ones
+# are refused (INVALID_ARGUMENT naming the field, the name not echoed), and so is a parent that would
+# make one.
+MAX_NAME_BYTES = 1024
+_ID_BYTES = 16  # secrets.token_hex(8)
+MAX_PARENT_BYTES = MAX_NAME_BYTES - len("/operations/") - _ID_BYTES
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 _STATE = v1.OperationMetadata.State  # same numbers in v1p4beta1
+T = TypeVar("T")
+
+
+class Runner(Protocol):
+    """Runs a blocking function on a worker thread, for an asyncio caller (``loop.run_in_executor``)."""
+
+    def __call__(self, fn: Callable[[], T]) -> Awaitable[T]: ...
 
 
 class Operations:
@@ -71,8 +87,10 @@ class Operations:
 
     def submit(self, method: MethodInfo, request: Message, parent: str) -> operations_pb2.Operation:
         """A new CREATED operation named ``{parent}/operations/{id}`` (or ``operations/{id}``)."""
+        if len(parent.encode("utf-8")) > MAX_PARENT_BYTES:
+            raise invalid_argument("parent", f"is longer than {MAX_PARENT_BYTES} bytes")
         now = self._clock()
-        op_id = secrets.token_hex(8)
+        op_id = secrets.token_hex(_ID_BYTES // 2)
         copy = type(request)()
         copy.CopyFrom(request)
         record = OperationRecord(
@@ -144,8 +162,7 @@ class Operations:
         return operation
 
     def _record(self, name: str) -> OperationRecord:
-        if not name:
-            raise invalid_argument("name", "is required")
+        _check_name(name)
         record = self.store.get(name)
         if record is None:
             raise not_found(f"Operation {name} not found")
@@ -156,8 +173,7 @@ class Operations:
         return self.to_proto(self._record(request.name))
 
     def delete(self, request: operations_pb2.DeleteOperationRequest) -> empty_pb2.Empty:
-        if not request.name:
-            raise invalid_argument("name", "is required")
+        _check_name(request.name)
         if not self.store.delete(request.name):
             raise not_found(f"Operation {request.name} not found")
         return empty_pb2.Empty()
@@ -174,22 +190,62 @@ class Operations:
     def wait(self, request: operations_pb2.WaitOperationRequest, rpc_timeout: float | None) -> operations_pb2.Operation:
         """Block until done, ``request.timeout``, the RPC deadline or ``MAX_WAIT_SECONDS``; return the operation."""
         record = self._record(request.name)
-        limit = MAX_WAIT_SECONDS
-        if request.HasField("timeout"):
-            limit = min(limit, max(0.0, request.timeout.ToNanoseconds() / 1e9))
-        if rpc_timeout is not None:
-            limit = min(limit, max(0.0, rpc_timeout))
-        deadline = time.monotonic() + limit
-        while not record.finished and not self.closing.is_set():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
+        deadline = _wait_deadline(request, rpc_timeout)
+        while (pause := self._pause(record, deadline)) is not None:
             with self.store.changed:
                 if not record.finished and not self.closing.is_set():
-                    until_due = record.done_at - self._clock()
-                    self.store.changed.wait(timeout=max(0.001, min(remaining, until_due + 0.001)))
+                    self.store.changed.wait(timeout=pause)
             self.observe(record)
         return self.to_proto(record)
+
+    async def wait_async(
+        self,
+        request: operations_pb2.WaitOperationRequest,
+        rpc_timeout: float | None,
+        run: Runner,
+    ) -> operations_pb2.Operation:
+        """``wait`` for an asyncio server, holding no thread while it waits.
+
+        ``run(fn)`` runs the blocking steps (reading the operation, running its job once due) on a
+        worker thread; between them the caller awaits an event set by the store's notifications (an
+        operation finished, the service is closing) or the next due time, whichever comes first.
+        """
+        record = await run(lambda: self._record(request.name))
+        deadline = _wait_deadline(request, rpc_timeout)
+        loop = asyncio.get_running_loop()
+        woken = asyncio.Event()
+
+        def wake() -> None:  # on the notifying thread
+            try:
+                loop.call_soon_threadsafe(woken.set)
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                pass
+
+        self.store.listen(wake)
+        try:
+            while True:
+                woken.clear()  # then the checks: a notification after them sets it again (on this loop)
+                pause = self._pause(record, deadline)
+                if pause is None:
+                    break
+                try:
+                    await asyncio.wait_for(woken.wait(), pause)
+                except asyncio.TimeoutError:
+                    pass
+                if not record.finished and self._clock() >= record.done_at:
+                    await run(lambda: self.observe(record))
+        finally:
+            self.store.unlisten(wake)
+        return self.to_proto(record)
+
+    def _pause(self, record: OperationRecord, deadline: float) -> float | None:
+        """How long to wait before looking at ``record`` again (until its due time at most); None: done waiting."""
+        if record.finished or self.closing.is_set():
+            return None
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None
+        return max(0.001, min(remaining, record.done_at - self._clock() + 0.001))
 
     def list(self, request: operations_pb2.ListOperationsRequest) -> operations_pb2.ListOperationsResponse:
         """Operations in submission order; only ``done=true``/``done=false`` filters are understood."""
@@ -220,6 +276,23 @@ class Operations:
         self.closing.set()
         self.store.notify()
         self.finisher.close()
+
+
+def _check_name(name: str) -> None:
+    if not name:
+        raise invalid_argument("name", "is required")
+    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        raise invalid_argument("name", f"is longer than {MAX_NAME_BYTES} bytes: no operation has such a name")
+
+
+def _wait_deadline(request: operations_pb2.WaitOperationRequest, rpc_timeout: float | None) -> float:
+    """The ``time.monotonic()`` at which a wait ends: ``MAX_WAIT_SECONDS``, ``request.timeout`` or the RPC's."""
+    limit = MAX_WAIT_SECONDS
+    if request.HasField("timeout"):
+        limit = min(limit, max(0.0, request.timeout.ToNanoseconds() / 1e9))
+    if rpc_timeout is not None:
+        limit = min(limit, max(0.0, rpc_timeout))
+    return time.monotonic() + limit
 
 
 def _parse_token(token: str) -> int:

@@ -11,18 +11,24 @@ injected faults, checked for an API key where the service refuses one, validated
 client's own pre-flight rules (``vision_grpc._core.validate``; a ValidationError becomes
 INVALID_ARGUMENT with a ``BadRequest`` detail), then dispatched. Unexpected exceptions become
 INTERNAL, so a bug fails one call, not the server.
+
+``call_async`` is the same for an asyncio server (the gRPC front): the call runs on a worker thread
+of the executor given, except a WaitOperation's waiting, which is awaited on the event loop and holds
+no thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 from google.rpc import code_pb2
@@ -41,6 +47,7 @@ from vision_grpc.errors import ApiError, ValidationError, api_error
 __all__ = ["RECORDED_METADATA", "EmulatorService", "RecordedCall"]
 
 _log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # The call metadata that is recorded for tests to assert on (what a client sent).
 RECORDED_METADATA = (
@@ -124,8 +131,36 @@ class EmulatorService:
         except ApiError:
             raise
         except Exception as exc:
-            _log.exception("emulator failure in %s", method.name)
-            raise api_error(code_pb2.INTERNAL, f"emulator failure in {method.name}: {exc!r}") from exc
+            raise _internal(method, exc) from exc
+
+    async def call_async(
+        self,
+        method: MethodInfo,
+        request: Message,
+        metadata: Mapping[str, str],
+        *,
+        timeout: float | None = None,
+        executor: Executor | None = None,
+    ) -> Message:
+        """``call`` for an asyncio server: the work runs on ``executor``'s threads, and a WaitOperation
+        waits on the event loop (``Operations.wait_async``), holding none of them, so that however many
+        callers wait, the other calls still find a free thread."""
+        loop = asyncio.get_running_loop()
+
+        def run(fn: Callable[[], T]) -> Awaitable[T]:
+            return loop.run_in_executor(executor, fn)
+
+        if method.version is not None or method.name != "WaitOperation":
+            return await run(lambda: self.call(method, request, metadata, timeout=timeout))
+        self._record(method, metadata)  # both quick, under locks that are only held briefly
+        try:
+            self.faults.check(method)
+            operation: Message = await self.operations.wait_async(request, timeout, run)
+            return operation
+        except ApiError:
+            raise
+        except Exception as exc:
+            raise _internal(method, exc) from exc
 
     def close(self) -> None:
         """Release waiters (``WaitOperation`` returns at once from now on), stop and join the finisher
@@ -173,6 +208,11 @@ class EmulatorService:
         if handler is None:
             raise api_error(code_pb2.UNIMPLEMENTED, f"the emulator does not implement {method.path}")
         return handler(request)
+
+
+def _internal(method: MethodInfo, exc: Exception) -> ApiError:
+    _log.exception("emulator failure in %s", method.name)
+    return api_error(code_pb2.INTERNAL, f"emulator failure in {method.name}: {exc!r}")
 
 
 def _validate(method: MethodInfo, request: Message) -> None:

@@ -6,7 +6,9 @@ due time its result is computed (by the background finisher or by the first read
 bounded: when full it evicts the oldest finished operation (its job has run, or it was
 cancelled) and never one whose job has not run yet; while no slot holds a finished operation it
 refuses new ones (``StoreFull``; ``Operations.submit`` first finishes the past-due ones). A
-condition variable wakes ``WaitOperation`` callers when an operation finishes.
+condition variable wakes ``WaitOperation`` callers when an operation finishes, and listeners
+(``listen``: an asyncio server's waiters, which hold no thread to wait on the condition with) are
+called at the same moments.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ class OperationStore:
         self._records: dict[str, OperationRecord] = {}
         self._seq = 0
         self.changed = threading.Condition()  # notified when an operation finishes or the store closes
+        self._listeners: set[Callable[[], None]] = set()
 
     def add(self, record: OperationRecord) -> None:
         """Insert ``record`` (its ``seq`` is assigned); ``StoreFull`` when nothing can be evicted."""
@@ -107,7 +110,20 @@ class OperationStore:
         with self.changed:
             return len(self._records)
 
+    def listen(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` at each ``notify`` until ``unlisten``; it must be quick and must not block
+        (e.g. ``loop.call_soon_threadsafe(event.set)``): it runs on the notifying thread."""
+        with self.changed:
+            self._listeners.add(callback)
+
+    def unlisten(self, callback: Callable[[], None]) -> None:
+        with self.changed:
+            self._listeners.discard(callback)
+
     def notify(self) -> None:
         """Wake every waiter (an operation finished, or the emulator is closing)."""
         with self.changed:
             self.changed.notify_all()
+            listeners = list(self._listeners)
+        for callback in listeners:
+            callback()
