@@ -30,6 +30,7 @@ so credentials cannot leak through an exception.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -308,42 +309,102 @@ def from_status(status: status_pb2.Status, *, http_status: int | None = None, hi
 
 
 def from_http(http_status: int, body: bytes, content_type: str = "") -> ApiError:
-    """Map an HTTP error response: the service's JSON error body, or any other page.
+    """Map an HTTP error response: the service's JSON error body, or any other page. Never raises.
 
     Google APIs answer ``{"error": {"code", "message", "status", "details": [...]}}``; the
     details are ``Any`` in JSON form (``{"@type": ..., ...}``) and decode to the same types as
-    over gRPC. A proxy's HTML page still gives an error that names the HTTP status.
+    over gRPC. Any other body (a proxy's HTML page, a gateway's own JSON, garbage) still gives the
+    error for ``http_status``. The body is the server's (or a proxy's) and anything goes: what of it
+    reaches the message is short, printable and has credential-shaped values redacted
+    (``describe``), since a page may echo the request's headers.
     """
-    error = _json_error(body) if "json" in content_type.lower() or body[:1] in (b"{", b"[") else None
+    looks_json = "json" in content_type.lower() or body[:64].lstrip()[:1] in (b"{", b"[")
+    error = _json_error(body, http_status) if looks_json else None
     if error is None:
-        snippet = body[:200].decode("utf-8", "replace").strip().replace("\n", " ")
-        code = code_for_http_status(http_status)
+        snippet = describe(body[: 8 * _SNIPPET].decode("utf-8", "replace"), _SNIPPET)
+        code = _error_code_for_http(http_status)
         message = f"HTTP {http_status} without a JSON error body" + (f": {snippet}" if snippet else "")
         return from_status(status_pb2.Status(code=code, message=message), http_status=http_status)
     return from_status(error, http_status=http_status)
 
 
-def _json_error(body: bytes) -> status_pb2.Status | None:
+_SNIPPET = 200  # characters of a non-JSON error page kept in the message
+_MESSAGE_LIMIT = 1000  # characters of a server's error message kept
+_MAX_DETAILS = 32  # rich details decoded from one error body; the rest are dropped
+# Credential-shaped values a page may echo (a debugging proxy printing the request): the name stays,
+# the value goes.
+_REDACT = (
+    (
+        re.compile(
+            r"(?i)\b(authorization|proxy-authorization|x-goog-api-key|x-api-key|cookie|set-cookie)"
+            r"(\"?\s*:\s*\"?)(?:(?:bearer|basic)\s+)?[^\s\"'<>,;]+"
+        ),
+        r"\1\2<redacted>",
+    ),
+    (re.compile(r"(?i)\b(key|api_key|access_token|token)=[^\s\"'<>&,;]+"), r"\1=<redacted>"),
+    (re.compile(r"(?i)\bbearer\s+[^\s\"'<>,;]+"), "Bearer <redacted>"),
+    (re.compile(r"AIza[0-9A-Za-z_\-]{20,}"), "<redacted>"),  # a Google API key
+    (re.compile(r"\bya29\.[0-9A-Za-z_\-.]+"), "<redacted>"),  # a Google OAuth access token
+)
+
+
+def describe(text: str, limit: int = _MESSAGE_LIMIT) -> str:
+    """``text`` (from a server or a file) made fit for an error message: credential-shaped values
+    redacted, control and format characters (terminal escapes, line breaks) turned into spaces,
+    whitespace runs collapsed, at most ``limit`` characters."""
+    if len(text) > 8 * limit:  # bound the work; a value cut in two here could escape redaction: drop it
+        text = text[: 8 * limit].rsplit(None, 1)[0] if any(c.isspace() for c in text[: 8 * limit]) else ""
+    for pattern, replacement in _REDACT:
+        text = pattern.sub(replacement, text)
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def _error_code_for_http(http_status: int) -> int:
+    code = code_for_http_status(http_status)
+    return code if code != code_pb2.OK else int(code_pb2.UNKNOWN)  # an error, whatever the status says
+
+
+def _json_error(body: bytes, http_status: int) -> status_pb2.Status | None:
+    """The ``google.rpc.Status`` of a Google JSON error body; None when the body is not one. Never raises."""
     from google.protobuf import any_pb2, json_format
 
     try:
         payload = json.loads(body)
-        error = payload["error"]
-        name = error.get("status")
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, RecursionError):  # not JSON or not UTF-8, too many digits, nested too deep
         return None
-    code = code_pb2.Code.Value(name) if name in code_pb2.Code.keys() else None
-    if code is None:
-        code = code_for_http_status(int(error.get("code", 500)))
-    status = status_pb2.Status(code=code, message=str(error.get("message", "")))
-    for detail in error.get("details", []):
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if not isinstance(error, dict):
+        return None
+    message = describe(_as_text(error.get("message")))
+    status = status_pb2.Status(code=_error_code(error, http_status), message=message)
+    details = error.get("details")
+    for detail in details[:_MAX_DETAILS] if isinstance(details, list) else ():
         packed = any_pb2.Any()
         try:
             json_format.ParseDict(detail, packed)
-        except (json_format.ParseError, TypeError):
-            continue  # a detail type we cannot resolve is dropped rather than failing the mapping
+        except Exception:  # json_format raises ParseError and, on odd input, TypeError, AttributeError,
+            continue  # RecursionError...: a detail that cannot be decoded is dropped, not fatal
         status.details.append(packed)
     return status
+
+
+def _error_code(error: dict[str, Any], http_status: int) -> int:
+    """The body's ``status`` name; else its numeric ``code`` when it is an HTTP error status; else ``http_status``'s."""
+    name = error.get("status")
+    if isinstance(name, str) and name != "OK" and name in code_pb2.Code.keys():
+        return int(code_pb2.Code.Value(name))
+    number = error.get("code")
+    if isinstance(number, int) and not isinstance(number, bool) and 400 <= number <= 599:
+        return _error_code_for_http(number)
+    return _error_code_for_http(http_status)
+
+
+def _as_text(value: Any) -> str:
+    """A message that is not a string: a number as its text; anything else (a list, an object) is no message."""
+    if isinstance(value, str):
+        return value
+    return str(value) if isinstance(value, (int, float)) else ""
 
 
 def api_error(code: int, message: str, *details: Message) -> ApiError:

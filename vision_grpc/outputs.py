@@ -24,6 +24,7 @@ block and there is no async twin: from asyncio, iterate in a thread, e.g.
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -35,9 +36,10 @@ from google.protobuf import json_format
 
 from vision_grpc._client_base import OperationBase
 from vision_grpc._core.methods import VERSIONS
+from vision_grpc._core.validate import MAX_ASYNC_FILE_PAGES, MAX_REQUESTS
 from vision_grpc._flows.lro import result_of
 from vision_grpc._gen._pool import JSON_TYPES
-from vision_grpc.errors import ItemErrors, VisionError
+from vision_grpc.errors import ItemErrors, VisionError, describe
 from vision_grpc.storage import Storage
 
 __all__ = [
@@ -52,7 +54,11 @@ __all__ = [
 ]
 
 SHARD_NAME = re.compile(r"output-(\d+)-to-(\d+)\.json")
-_FILE_ONLY_KEYS = {"inputConfig", "input_config", "totalPages", "total_pages"}
+_FILE_ONLY_KEYS = frozenset({"inputConfig", "input_config", "totalPages", "total_pages"})
+# The most pages (images) one prefix can hold: files:asyncBatchAnnotate reads at most 2000 pages per
+# file, images:asyncBatchAnnotate takes at most 2000 images. A shard name beyond that is refused.
+_MOST = {"page": MAX_ASYNC_FILE_PAGES, "image": MAX_REQUESTS["AsyncBatchAnnotateImages"]}
+_WINDOW = 1 << 20  # bytes of a shard decoded to text at a time while its responses are located
 
 
 class OutputError(VisionError):
@@ -145,13 +151,15 @@ def _resolve(source: object, kind: str, version: str | None) -> tuple[ModuleType
 
 
 def _ordered_shards(prefix: str, storage: Storage, unit: str) -> list[_Shard]:
-    """The shards under ``prefix`` in numeric order, checked to cover 1..N once each."""
+    """The shards under ``prefix`` in numeric order, checked to cover 1..N once each, N at most ``_MOST[unit]``."""
     if not prefix.startswith("gs://"):
         raise OutputError(prefix or "''", "is not a gs:// output prefix")
     shards, deeper = [], set()
     for uri in storage.list(prefix):
         match = SHARD_NAME.fullmatch(uri[len(prefix) :]) if uri.startswith(prefix) else None
         if match:
+            if len(match[1]) > 9 or len(match[2]) > 9:  # int() of such a name would be slow or refused
+                raise OutputError(uri, f"names no valid {unit} range (numbers of more than 9 digits)")
             shards.append(_Shard(uri, int(match[1]), int(match[2])))
         elif deeper_match := SHARD_NAME.search(uri):
             deeper.add(uri[: deeper_match.start()])
@@ -159,10 +167,13 @@ def _ordered_shards(prefix: str, storage: Storage, unit: str) -> list[_Shard]:
         hint = f"; shards are under {', '.join(sorted(deeper)[:3])}: read each prefix" if deeper else ""
         raise OutputError(prefix, f"no output shards (output-N-to-M.json) directly under this prefix{hint}")
     shards.sort(key=lambda s: (s.first, s.last))
-    expected = 1
+    expected, most = 1, _MOST[unit]
     for shard in shards:
         if not 1 <= shard.first <= shard.last:
             raise OutputError(shard.uri, f"names no valid {unit} range ({shard.first} to {shard.last})")
+        if shard.last > most:
+            whole = "a file has" if unit == "page" else "a request has"
+            raise OutputError(shard.uri, f"names {_span(unit, shard.first, shard.last)}, but {whole} at most {most}")
         if shard.first > expected:
             missing = _span(unit, expected, shard.first - 1)
             raise OutputError(prefix, f"missing {missing}: no shard covers it (the next one is {shard.uri})")
@@ -177,38 +188,87 @@ def _span(unit: str, first: int, last: int) -> str:
     return f"{unit} {first}" if first == last else f"{unit}s {first}-{last}"
 
 
-def _parse(storage: Storage, uri: str, cls: Any, keys: set[str], foreign: set[str] | None = None) -> Any:
-    """Read and parse one shard into ``cls``.
+@dataclass(frozen=True)
+class _Parsed:
+    """One shard, parsed but for its ``responses``: those are parsed one at a time, when read."""
+
+    shard: _Shard
+    header: Any  # the shard's message with every field but ``responses``
+    spans: list[tuple[int, int]]  # where each response's JSON is in ``data``
+    data: bytes
+    response_cls: Any
+
+    def response(self, index: int) -> Any:
+        start, end = self.spans[index]
+        message = self.response_cls()
+        try:
+            json_format.ParseDict(
+                json.loads(self.data[start:end]), message, ignore_unknown_fields=True, descriptor_pool=JSON_TYPES
+            )
+        except Exception as exc:  # a file's content: json_format raises ParseError and, on odd input, others
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else describe(str(exc), 300)
+            name = f"{self.header.DESCRIPTOR.name}: responses[{index}]"
+            raise OutputError(self.shard.uri, f"is not a valid {name}: {reason or type(exc).__name__}") from None
+        return message
+
+    def responses(self) -> Iterator[Any]:
+        return (self.response(index) for index in range(len(self.spans)))
+
+
+def _parse(
+    storage: Storage,
+    shard: _Shard,
+    unit: str,
+    module: ModuleType,
+    name: str,
+    keys: set[str],
+    foreign: frozenset[str] = frozenset(),
+) -> _Parsed:
+    """Read one shard and parse it as ``module.<name>``, all but its responses (``AnnotateImageResponse``),
+    which are only located (and counted).
 
     ``keys``: top-level JSON keys of which one must be present; ``foreign``: keys that betray
-    another message (an ``AnnotateFileResponse`` where images were expected).
+    another message (an ``AnnotateFileResponse`` where images were expected). The shard must hold
+    as many responses as its name says pages (images), or none (a range that failed as a whole).
     """
+    uri, cls = shard.uri, getattr(module, name)
     try:
         data = storage.read(uri)
     except FileNotFoundError:
         raise OutputError(uri, "was listed but cannot be read any more (deleted or replaced meanwhile?)") from None
+    except OSError as exc:
+        raise OutputError(uri, f"cannot be read ({type(exc).__name__}: {describe(exc.strerror or '', 200)})") from None
+    fields = {key for fd in cls.DESCRIPTOR.fields for key in (fd.name, fd.json_name)}
+    expected = shard.last - shard.first + 1
     try:
-        obj = json.loads(data)
-    except ValueError as exc:
+        found, members, spans = _locate(data, "responses", fields, expected)
+    except _NotJson as exc:
         raise OutputError(uri, f"is not valid JSON, so it is truncated or corrupt ({exc})") from None
-    name = cls.DESCRIPTOR.name
-    if not isinstance(obj, dict) or not keys & obj.keys():
-        found = f"keys {sorted(obj)[:5]}" if isinstance(obj, dict) else f"a JSON {type(obj).__name__}"
+    except _TooMany:
+        raise OutputError(uri, f"holds more {unit} responses than the {expected} its name says") from None
+    if found is not dict or not keys & members.keys():
+        what = f"keys {sorted(members)[:5]}" if found is dict else f"a JSON {found.__name__}"
         raise OutputError(
-            uri, f"is not the expected {name}: expected a JSON object with {' or '.join(sorted(keys))}, found {found}"
+            uri, f"is not the expected {name}: expected a JSON object with {' or '.join(sorted(keys))}, found {what}"
         )
-    if foreign and foreign & obj.keys():
+    if foreign and foreign & members.keys():
         raise OutputError(
             uri,
-            f"is not the expected {name}: it has {sorted(foreign & obj.keys())}, fields of an "
+            f"is not the expected {name}: it has {sorted(foreign & members.keys())}, fields of an "
             "AnnotateFileResponse (a files output)",
         )
-    message = cls()
+    header = cls()
     try:
-        json_format.ParseDict(obj, message, ignore_unknown_fields=True, descriptor_pool=JSON_TYPES)
-    except json_format.ParseError as exc:
-        raise OutputError(uri, f"is not a valid {name}: {exc}") from None
-    return message
+        json_format.ParseDict(
+            {key: value for key, value in members.items() if key in fields},
+            header,
+            ignore_unknown_fields=True,
+            descriptor_pool=JSON_TYPES,
+        )
+    except Exception as exc:  # ParseError and, on odd input, TypeError, RecursionError...: the file's fault
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else describe(str(exc), 300)
+        raise OutputError(uri, f"is not a valid {name}: {reason or type(exc).__name__}") from None
+    return _Parsed(shard, header, spans, data, module.AnnotateImageResponse)
 
 
 def _check_count(shard: _Shard, count: int, unit: str) -> None:
@@ -219,6 +279,162 @@ def _check_count(shard: _Shard, count: int, unit: str) -> None:
             f"holds {count} {unit} response(s) but its name says {expected} "
             f"({unit}s {shard.first}-{shard.last}): partial or not a Vision output shard",
         )
+
+
+# -- streaming JSON: a shard's responses located, not all decoded at once ---------------------------
+
+_DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+class _NotJson(Exception):
+    """What is wrong with a shard's JSON, and where."""
+
+
+class _TooMany(Exception):
+    """The array holds more elements than the shard's name allows."""
+
+
+def _locate(data: bytes, array: str, keep: set[str], most: int) -> tuple[type, dict[str, Any], list[tuple[int, int]]]:
+    """The top level of the JSON document in ``data``, without decoding ``array``'s elements at once.
+
+    Returns the document's type (``dict``, or that of another JSON value), its members (those not in
+    ``keep`` as None, decoded and dropped) but an ``array`` that is a JSON array, and the byte spans
+    of that array's elements (at most ``most``: ``_TooMany`` beyond). ``_NotJson`` for invalid JSON.
+    Memory: ``data``, a decoded window of it, and one element at a time.
+    """
+    cursor = _Cursor(data)
+    members: dict[str, Any] = {}
+    spans: list[tuple[int, int]] = []
+    if cursor.peek() != "{":
+        found = type(cursor.value())
+        cursor.end()
+        return found, members, spans
+    cursor.take("{")
+    char = cursor.peek()
+    while char != "}":
+        if char != '"':
+            raise _NotJson(f"expected a member name in double quotes at byte {cursor.pos}")
+        key = cursor.value()
+        cursor.take(":")
+        if key == array and cursor.peek() == "[":
+            members[key] = None  # the last of duplicate members wins, as with json.loads
+            spans = cursor.elements(most)
+        else:
+            value = cursor.value()
+            members[key] = value if key in keep else None
+            spans = [] if key == array else spans
+        char = cursor.peek()
+        if char == ",":
+            cursor.take(",")
+            char = cursor.peek()
+            if char == "}":
+                raise _NotJson(f"expected a member name in double quotes at byte {cursor.pos}")
+        elif char != "}":
+            raise _NotJson(f"expected ',' or '}}' at byte {cursor.pos}")
+    cursor.take("}")
+    cursor.end()
+    return dict, members, spans
+
+
+class _Cursor:
+    """A position in UTF-8 JSON held as bytes, decoding ``_WINDOW`` bytes of it to text at a time,
+    so that a large shard is never held twice (as bytes and as one str) nor as one decoded object."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0  # byte offset of the cursor
+        self.text, self.index, self.ascii, self.final = "", 0, True, False  # the window, the cursor in it
+        self.size = _WINDOW
+
+    def _load(self) -> None:
+        """Decode ``size`` bytes from the cursor on (at least one character, or all that is left)."""
+        size = self.size
+        while True:
+            end = min(len(self.data), self.pos + max(size, 1))
+            final = end == len(self.data)
+            try:
+                text, _ = codecs.utf_8_decode(memoryview(self.data)[self.pos : end], "strict", final)
+            except UnicodeDecodeError as exc:
+                raise _NotJson(f"invalid UTF-8 at byte {self.pos + exc.start}") from None
+            if text or final:
+                break
+            size *= 2  # the window ends inside a character
+        self.text, self.index, self.ascii, self.final = text, 0, text.isascii(), final
+
+    def _advance(self, index: int) -> None:
+        text = self.text[self.index : index]
+        self.pos += len(text) if self.ascii else len(text.encode())
+        self.index = index
+
+    def _byte(self, index: int) -> int:
+        """The byte offset of character ``index`` of the window."""
+        text = self.text[self.index : index]
+        return self.pos + (len(text) if self.ascii else len(text.encode()))
+
+    def peek(self) -> str:
+        """The next character that is not JSON whitespace, the cursor moved to it; ``''`` at the end."""
+        while True:
+            space = _SPACE.match(self.text, self.index)
+            assert space is not None  # matches the empty string
+            self._advance(space.end())
+            if self.index < len(self.text):
+                return self.text[self.index]
+            if self.final:
+                return ""
+            self._load()
+
+    def take(self, char: str) -> None:
+        if self.peek() != char:
+            found = "the end" if self.peek() == "" else repr(self.peek())
+            raise _NotJson(f"expected {char!r} at byte {self.pos}, found {found}")
+        self._advance(self.index + 1)
+
+    def end(self) -> None:
+        if self.peek() != "":
+            raise _NotJson(f"extra data at byte {self.pos}")
+
+    def value(self) -> Any:
+        """Decode the JSON value at the cursor and move past it."""
+        if self.peek() == "":
+            raise _NotJson(f"expected a value at byte {self.pos}, found the end")
+        while True:
+            try:
+                value, end = _DECODER.raw_decode(self.text, self.index)
+            except json.JSONDecodeError as exc:
+                if self.final or not (exc.msg.startswith("Unterminated string") or exc.pos >= len(self.text) - 10):
+                    raise _NotJson(f"{exc.msg} at byte {self._byte(exc.pos)}") from None
+                end = -1  # the window may have cut the value: decode it again from a window that starts there
+            except RecursionError:
+                raise _NotJson(f"nested too deeply at byte {self.pos}") from None
+            except ValueError as exc:  # a number of more than 4300 digits (sys.get_int_max_str_digits)
+                raise _NotJson(f"{describe(str(exc), 120)} at byte {self.pos}") from None
+            if end != -1 and (end < len(self.text) or self.final):  # a number ending with the window may go on
+                self._advance(end)
+                return value
+            if self.index == 0:
+                self.size *= 2  # larger than a window
+            self._load()
+
+    def elements(self, most: int) -> list[tuple[int, int]]:
+        """The byte spans of the elements of the JSON array at the cursor (each decoded once, then dropped)."""
+        self.take("[")
+        spans: list[tuple[int, int]] = []
+        if self.peek() == "]":
+            self.take("]")
+            return spans
+        while True:
+            if len(spans) == most:
+                raise _TooMany
+            self.peek()
+            start = self.pos
+            self.value()
+            spans.append((start, self.pos))
+            char = self.peek()
+            if char == "]":
+                self.take("]")
+                return spans
+            self.take(",")
 
 
 # -- files -----------------------------------------------------------------------------------------
@@ -240,8 +456,9 @@ def _read_file_prefix(module: ModuleType, prefix: str, storage: Storage) -> Iter
     shards = _ordered_shards(prefix, storage, "page")
     input_uri: str | None = None
     for shard in shards:
-        message = _parse(storage, shard.uri, module.AnnotateFileResponse, {"responses", "error"})
-        uri = _input_uri_of(message, shard)
+        parsed = _parse(storage, shard, "page", module, "AnnotateFileResponse", {"responses", "error"})
+        message = parsed.header
+        uri = _input_uri_of(parsed)
         if input_uri is not None and uri != input_uri:
             raise OutputError(shard.uri, f"is for {uri}, but the shards before it under {prefix} are for {input_uri}")
         input_uri = uri
@@ -249,30 +466,33 @@ def _read_file_prefix(module: ModuleType, prefix: str, storage: Storage) -> Iter
             raise OutputError(
                 prefix, f"{uri} has {message.total_pages} pages but the shards cover pages 1-{shards[-1].last}"
             )
-        yield from _file_pages(module, message, shard, uri)
+        yield from _file_pages(module, parsed, uri)
 
 
-def _input_uri_of(message: Any, shard: _Shard) -> str:
-    uri = message.input_config.gcs_source.uri or next((r.context.uri for r in message.responses if r.context.uri), "")
+def _input_uri_of(parsed: _Parsed) -> str:
+    uri = parsed.header.input_config.gcs_source.uri or next(
+        (r.context.uri for r in parsed.responses() if r.context.uri), ""
+    )
     if not uri:
         raise OutputError(
-            shard.uri,
+            parsed.shard.uri,
             "names no input file (neither inputConfig.gcsSource.uri nor context.uri): "
             "not an AnnotateFileResponse shard",
         )
     return str(uri)
 
 
-def _file_pages(module: ModuleType, message: Any, shard: _Shard, input_uri: str) -> Iterator[PageResult]:
-    if not message.responses and message.error.code:
-        # The whole range failed: one result per page, each carrying the file's error.
+def _file_pages(module: ModuleType, parsed: _Parsed, input_uri: str) -> Iterator[PageResult]:
+    shard, error = parsed.shard, parsed.header.error
+    if not parsed.spans and error.code:
+        # The whole range failed: one result per page (at most 2000: _ordered_shards), each with the file's error.
         for number in range(shard.first, shard.last + 1):
-            failed = module.AnnotateImageResponse(error=message.error)
+            failed = module.AnnotateImageResponse(error=error)
             failed.context.uri, failed.context.page_number = input_uri, number
             yield PageResult(input_uri, number, failed, shard.uri)
         return
-    _check_count(shard, len(message.responses), "page")
-    for number, response in enumerate(message.responses, start=shard.first):
+    _check_count(shard, len(parsed.spans), "page")
+    for number, response in enumerate(parsed.responses(), start=shard.first):
         if response.context.page_number and response.context.page_number != number:
             raise OutputError(
                 shard.uri, f"holds page {response.context.page_number} where its name says page {number} should be"
@@ -296,9 +516,9 @@ def read_image_results(source: object, *, storage: Storage, version: str | None 
 
 def _iter_images(module: ModuleType, prefix: str, storage: Storage) -> Iterator[ImageResult]:
     for shard in _ordered_shards(prefix, storage, "image"):
-        message = _parse(storage, shard.uri, module.BatchAnnotateImagesResponse, {"responses"}, _FILE_ONLY_KEYS)
-        _check_count(shard, len(message.responses), "image")
-        for index, response in enumerate(message.responses, start=shard.first - 1):
+        parsed = _parse(storage, shard, "image", module, "BatchAnnotateImagesResponse", {"responses"}, _FILE_ONLY_KEYS)
+        _check_count(shard, len(parsed.spans), "image")
+        for index, response in enumerate(parsed.responses(), start=shard.first - 1):
             yield ImageResult(index, str(response.context.uri), response, shard.uri)
 
 

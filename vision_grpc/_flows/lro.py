@@ -62,46 +62,94 @@ def result_of(operation: operations_pb2.Operation, expected: type[Message] | Non
 
 _RFC3339 = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)")
 _FAST_METADATA_FIELDS = {"@type", "state", "createTime", "updateTime"}
-
-
-def _timestamp(text: str, target: timestamp_pb2.Timestamp) -> None:
-    """RFC 3339 by slicing (``FromJsonString`` uses strptime, ~15 us); odd forms fall back to it."""
-    match = _RFC3339.fullmatch(text)
-    if match is None:
-        target.FromJsonString(text)
-        return
-    year, month, day, hour, minute, second, fraction, zone = match.groups()
-    seconds = calendar.timegm((int(year), int(month), int(day), int(hour), int(minute), int(second)))
-    if zone != "Z":
-        sign = 1 if zone[0] == "+" else -1
-        seconds -= sign * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
-    target.seconds = seconds
-    target.nanos = int((fraction or "0").ljust(9, "0"))
-
-
-def _metadata(data: dict[str, Any], target: any_pb2.Any) -> None:
-    cls = LRO_TYPES.get(str(data.get("@type", "")).rpartition("/")[2])
-    if cls is None or not data.keys() <= _FAST_METADATA_FIELDS or "state" not in cls.DESCRIPTOR.fields_by_name:
-        json_format.ParseDict(data, target, ignore_unknown_fields=True, descriptor_pool=JSON_TYPES)
-        return
-    meta: Any = cls()
-    state = data.get("state", 0)
-    meta.state = type(meta).State.Value(state) if isinstance(state, str) else int(state)
-    for key, field_name in (("createTime", "create_time"), ("updateTime", "update_time")):
-        if key in data:
-            _timestamp(data[key], getattr(meta, field_name))
-    target.Pack(meta)
+_FAST_OPERATION_FIELDS = {"name", "done", "metadata", "response", "error"}
+_TYPE_URL_PREFIX = "type.googleapis.com/"
+_MIN_SECONDS, _MAX_SECONDS = -62135596800, 253402300799  # 0001-01-01T00:00:00Z, 9999-12-31T23:59:59Z
 
 
 def operation_from_json(data: dict[str, Any]) -> operations_pb2.Operation:
-    """``google.longrunning.Operation`` from its proto3 JSON, faster than ``json_format`` for the
-    common shape (name, done, Vision ``OperationMetadata``); anything else goes through json_format."""
-    operation = operations_pb2.Operation(name=data.get("name", ""), done=bool(data.get("done", False)))
-    if "metadata" in data:
-        _metadata(data["metadata"], operation.metadata)
+    """``google.longrunning.Operation`` from its proto3 JSON (unknown fields ignored): exactly what
+    ``json_format.ParseDict`` gives, faster for the common shape (name, done, Vision ``OperationMetadata``).
+
+    The JSON is a server's: anything that is not an Operation raises ``json_format.ParseError``
+    (wrong types at any level, numbers out of range, nesting too deep), never another exception.
+    """
+    operation = _fast_operation(data) if isinstance(data, dict) else None
+    if operation is not None:
+        return operation
+    operation = operations_pb2.Operation()
+    try:
+        json_format.ParseDict(data, operation, ignore_unknown_fields=True, descriptor_pool=JSON_TYPES)
+    except json_format.ParseError:
+        raise
+    except Exception as exc:  # json_format lets TypeError, AttributeError, RecursionError... through on odd input
+        raise json_format.ParseError(f"not a google.longrunning.Operation ({type(exc).__name__})") from None
+    return operation
+
+
+def _fast_operation(data: dict[str, Any]) -> operations_pb2.Operation | None:
+    """The common shape without json_format; None when ``data`` is anything else (json_format decides)."""
+    name, done = data.get("name", ""), data.get("done", False)
+    if not (data.keys() <= _FAST_OPERATION_FIELDS and isinstance(name, str) and isinstance(done, bool)):
+        return None
+    if "response" in data and "error" in data:  # one oneof: json_format refuses both
+        return None
+    operation = operations_pb2.Operation(name=name, done=done)
+    if "metadata" in data and not _metadata(data["metadata"], operation.metadata):
+        return None
     for key in ("response", "error"):
         if key in data:
-            json_format.ParseDict(
-                data[key], getattr(operation, key), ignore_unknown_fields=True, descriptor_pool=JSON_TYPES
-            )
+            field = getattr(operation, key)
+            try:
+                json_format.ParseDict(data[key], field, ignore_unknown_fields=True, descriptor_pool=JSON_TYPES)
+            except Exception:  # whatever it is, json_format on the whole message reports it
+                return None
+            field.SetInParent()  # set even when empty ({}), as json_format sets it
     return operation
+
+
+def _metadata(data: Any, target: any_pb2.Any) -> bool:
+    """Pack Vision ``OperationMetadata`` of the common shape into ``target``; False for any other shape."""
+    if not isinstance(data, dict) or not data.keys() <= _FAST_METADATA_FIELDS:
+        return False
+    type_url = data.get("@type")
+    if not (isinstance(type_url, str) and type_url.startswith(_TYPE_URL_PREFIX)):
+        return False
+    cls = LRO_TYPES.get(type_url[len(_TYPE_URL_PREFIX) :])
+    if cls is None or "state" not in cls.DESCRIPTOR.fields_by_name:
+        return False
+    meta: Any = cls()
+    state, states = data.get("state", 0), type(meta).State
+    if isinstance(state, str) and state in states.keys():
+        meta.state = states.Value(state)
+    elif isinstance(state, int) and not isinstance(state, bool) and state in states.values():
+        meta.state = state
+    else:
+        return False
+    for key, field_name in (("createTime", "create_time"), ("updateTime", "update_time")):
+        if key in data and not _timestamp(data[key], getattr(meta, field_name)):
+            return False
+    target.Pack(meta)
+    return True
+
+
+def _timestamp(text: Any, target: timestamp_pb2.Timestamp) -> bool:
+    """RFC 3339 by slicing (``FromJsonString`` uses strptime, ~15 us); False for anything but a plain valid one."""
+    match = _RFC3339.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        return False
+    year, month, day, hour, minute, second = (int(part) for part in match.groups()[:6])
+    fraction, zone = match[7], match[8]
+    if not (year >= 1 and 1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]):
+        return False
+    if not (hour <= 23 and minute <= 59 and second <= 59):
+        return False
+    seconds = calendar.timegm((year, month, day, hour, minute, second))
+    if zone != "Z":
+        sign = 1 if zone[0] == "+" else -1
+        seconds -= sign * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
+    if not _MIN_SECONDS <= seconds <= _MAX_SECONDS:
+        return False
+    target.seconds = seconds
+    target.nanos = int((fraction or "0").ljust(9, "0"))
+    return True

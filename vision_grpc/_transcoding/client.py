@@ -280,7 +280,8 @@ def _response_field(rule: http_pb2.HttpRule, desc: Descriptor) -> FieldDescripto
 
 
 def decode_response(rule: http_pb2.HttpRule, body: bytes, response_cls: type[M]) -> M:
-    """The response message from an HTTP response body (unknown JSON fields are ignored)."""
+    """The response message from an HTTP response body (unknown JSON fields are ignored); any body that
+    is not one raises ``ApiError`` (UNKNOWN), whatever is wrong with it."""
     message = response_cls()
     fd = _response_field(rule, descriptor_of(type(message)))
     try:
@@ -292,8 +293,10 @@ def decode_response(rule: http_pb2.HttpRule, body: bytes, response_cls: type[M])
         elif not isinstance(data, dict):
             raise ValueError("expected a JSON object")
         json_format.ParseDict(data, message, ignore_unknown_fields=True, descriptor_pool=JSON_TYPES)
-    except (ValueError, json_format.ParseError) as exc:
-        text = f"cannot decode the {message.DESCRIPTOR.full_name} response: {exc}"
+    except Exception as exc:  # the body is the server's: json and json_format raise ValueError, ParseError and,
+        # on odd input, RecursionError (nesting), TypeError, AttributeError...; each is the answer's fault
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else errors.describe(str(exc), 300)
+        text = f"cannot decode the {message.DESCRIPTOR.full_name} response: {reason or type(exc).__name__}"
         raise errors.ApiError(text, code=code_pb2.UNKNOWN) from None
     return message
 

@@ -25,6 +25,23 @@ file ends up alone and every good one is annotated.
 have seen the batch: it is resubmitted (to the same deterministic output prefix) and the decision
 logged as ``ambiguous``. ``submitted`` carries the operation name: re-attached, never resubmitted.
 ``events`` is the append-only history; ``sigint_deferred`` keeps Ctrl-C out of the RPC-to-record gap.
+
+A journal is the main file *and* its write-ahead log (``<path>-wal``), which holds every change since
+the last checkpoint; copied alone, the main file of a journal whose last run did not close is an older
+state, and resuming from it would submit batches again. So the main file itself says whether a run
+is open: the one-row ``journal`` table (an id, the creation time, ``opened`` and ``closed`` run
+counters) is created with the tables in one transaction before WAL mode is on, each writer increments
+``opened`` and checkpoints that into the main file before it changes anything, and a clean ``close()``
+sets ``closed = opened``. A writer or a reader that finds ``opened != closed`` without a non-empty
+``-wal`` next to the file refuses it (``JournalError`` naming the missing file) rather than resume.
+Readers open the file read-only, so they never checkpoint and remove the log of a crashed run. If the
+log is really gone because another SQLite program merged it into the file after a crash (nothing
+lost), ``UPDATE journal SET closed = opened`` accepts the file. A main file in WAL mode without
+tables (a journal whose log held everything) is refused too, as is any other SQLite database.
+
+Schema versions (``PRAGMA user_version``): 1 had no ``journal`` table; a writer upgrades it to 2 in
+place (adding the row, counters at 0). A version-1 file opens as before: a lost log cannot be told
+from it until it has been opened by a version-2 writer once.
 """
 
 from __future__ import annotations
@@ -34,10 +51,12 @@ import signal
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 from typing import IO
 
 from vision_grpc.errors import VisionError
@@ -76,8 +95,13 @@ def _one_of(states: type[Enum]) -> str:
     return ", ".join(f"'{state.value}'" for state in states)
 
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _INGEST_CHUNK = 1000
+# Version 2: which journal this is, and whether its last writer closed it (see the module docstring).
+_IDENTITY = """
+CREATE TABLE journal (id TEXT NOT NULL, created REAL NOT NULL, opened INTEGER NOT NULL DEFAULT 0,
+    closed INTEGER NOT NULL DEFAULT 0)
+"""
 _SCHEMA = f"""
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE batches (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,
@@ -95,7 +119,8 @@ CREATE TABLE events (seq INTEGER PRIMARY KEY, at REAL NOT NULL, event TEXT NOT N
 
 
 class JournalError(VisionError):
-    """The journal cannot be used: newer schema, other settings, or another process holds it."""
+    """The journal cannot be used: newer schema, other settings, another process holds it, or it lost
+    its write-ahead log (or is no journal at all)."""
 
 
 @dataclass(frozen=True)
@@ -119,39 +144,113 @@ class Journal:
     def __init__(
         self, path: str | os.PathLike[str], *, on_event: Callable[[str, str], None] | None = None, reader: bool = False
     ) -> None:
-        """``reader=True``: no lock and no schema writes, to read while a run writes (WAL readers never block)."""
+        """``reader=True``: read-only, no lock and no writes, to read while a run writes (WAL readers never block)."""
         self.path = os.fspath(path)
         if reader and not os.path.exists(self.path):
             raise JournalError(f"{self.path}: no such journal")
         self._on_event = on_event or (lambda event, batch: None)
         self._events: list[tuple[str, str]] = []  # written in the open transaction, announced after COMMIT
-        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
-        self._lock: IO[str] | None = None
+        self._run = 0  # this writer's number in ``journal.opened``, once it has one
+        self._lock: IO[str] | None = None if reader else _lock(self.path + ".lock")
         try:
-            self._lock = None if reader else _lock(self.path + ".lock")
-            if str(self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]).lower() != "wal":
-                raise JournalError(f"{self.path}: SQLite refused WAL mode")
-            self._db.execute("PRAGMA synchronous=FULL")
+            wal = _wal_size(self.path)  # before connecting: SQLite creates an empty one
+            # A reader opens the file read-only: it never checkpoints, nor removes the log of a crashed run.
+            target = f"{Path(self.path).absolute().as_uri()}?mode=ro" if reader else self.path
+            self._db = sqlite3.connect(target, uri=reader, isolation_level=None, timeout=30.0)
+        except BaseException:
+            if self._lock is not None:
+                self._lock.close()
+            raise
+        try:
+            if reader:
+                self._check_reader(wal)
+            else:
+                self._open_writer(wal)
             self._db.execute("PRAGMA foreign_keys=ON")
-            self._migrate(reader)
         except BaseException:
             self.close()
             raise
 
-    def _migrate(self, reader: bool) -> None:
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version == 0 and not reader:  # only the lock holder gets here: no race
-            with self._tx() as db:  # statement by statement: executescript() would COMMIT mid-transaction
-                for statement in _SCHEMA.split(";"):
+    def _open_writer(self, wal: int) -> None:
+        """Create, upgrade or check the file (under the lock: no race), then record this run in the main file."""
+        db = self._db
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0:
+            if db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                raise JournalError(f"{self.path}: not a vision-grpc journal (an SQLite database with other tables)")
+            if str(db.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal" and wal <= 0:
+                raise JournalError(
+                    f"{self.path}: no journal tables, yet in WAL mode: the write-ahead log {self.path}-wal, "
+                    "which held the whole journal, is missing; copy the journal together with its -wal file"
+                )
+            with self._tx():  # tables and identity in one transaction, before WAL mode: all or nothing
+                for statement in (*_SCHEMA.split(";"), _IDENTITY):  # not executescript(): it would COMMIT
                     db.execute(statement)
+                db.execute("INSERT INTO journal (id, created) VALUES (?, ?)", (uuid.uuid4().hex, time.time()))
+                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        elif version == 1:
+            with self._tx():
+                db.execute(_IDENTITY)
+                db.execute("INSERT INTO journal (id, created) VALUES (?, ?)", (uuid.uuid4().hex, time.time()))
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         elif version != SCHEMA_VERSION:
             raise JournalError(f"{self.path}: journal schema {version}; this version reads {SCHEMA_VERSION}")
+        else:
+            self._check_log(wal)
+        if str(db.execute("PRAGMA journal_mode=WAL").fetchone()[0]).lower() != "wal":
+            raise JournalError(f"{self.path}: SQLite refused WAL mode")
+        db.execute("PRAGMA synchronous=FULL")
+        with self._tx():
+            db.execute("UPDATE journal SET opened = opened + 1")
+            self._run = db.execute("SELECT opened FROM journal").fetchone()[0]
+        # The main file must say "a run is open" before anything else changes: checkpoint it there.
+        busy, frames, copied = db.execute("PRAGMA wal_checkpoint(FULL)").fetchone()
+        if busy or frames != copied:
+            raise JournalError(f"{self.path}: could not checkpoint the journal (readers kept it busy); try again")
+
+    def _check_reader(self, wal: int) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version not in (1, SCHEMA_VERSION):
+            raise JournalError(f"{self.path}: journal schema {version}; this version reads {SCHEMA_VERSION}")
+        if version == SCHEMA_VERSION:
+            # Measured again after reading: a writer that started meanwhile has its log by the time its run shows.
+            self._check_log(wal if wal > 0 else _wal_size(self.path))
+
+    def _clean(self) -> bool:
+        """Whether the last writer closed the journal (``closed == opened`` as the file says)."""
+        row = self._db.execute("SELECT opened, closed FROM journal").fetchone()
+        if row is None:
+            raise JournalError(f"{self.path}: its journal table is empty: damaged, or not written by vision-grpc")
+        return bool(row[0] == row[1])
+
+    def _check_log(self, wal: int) -> None:
+        """Refuse a journal whose last run did not close when its write-ahead log is missing or empty."""
+        if wal > 0 or self._clean():
+            return
+        name = os.path.basename(self.path)
+        raise JournalError(
+            f"{self.path}: its last run did not close, and its write-ahead log {self.path}-wal is "
+            f"{'empty' if wal == 0 else 'missing'}: what that run recorded since its last checkpoint is lost, "
+            f"and resuming would submit batches again. Copy {name} together with {name}-wal; or, if another "
+            f"SQLite program merged the log into the file after the crash, accept it with "
+            f"`sqlite3 {name} 'UPDATE journal SET closed = opened'`"
+        )
 
     def close(self) -> None:
-        self._db.close()
-        if self._lock is not None:
-            self._lock.close()
+        """Record a clean close (a writer), then release the file and the lock."""
+        try:
+            if self._run:
+                run, self._run = self._run, 0
+                try:
+                    with self._tx() as db:
+                        db.execute("UPDATE journal SET closed = ? WHERE opened = ?", (run, run))
+                    db.execute("PRAGMA wal_checkpoint(FULL)")  # best effort: else the log still holds it
+                except sqlite3.Error:
+                    pass  # the file then says "not closed": a copy of it alone is refused, in place it opens
+        finally:
+            self._db.close()
+            if self._lock is not None:
+                self._lock.close()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -347,6 +446,14 @@ class Journal:
             "COALESCE(b.operation, ''), COALESCE(b.reason, '') FROM inputs i LEFT JOIN batches b ON b.id = i.batch "
             "ORDER BY i.seq"
         ).fetchall()
+
+
+def _wal_size(path: str) -> int:
+    """The size of the journal's write-ahead log, -1 when there is none."""
+    try:
+        return os.path.getsize(path + "-wal")
+    except OSError:
+        return -1
 
 
 def _lock(path: str) -> IO[str] | None:

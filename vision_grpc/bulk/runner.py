@@ -20,8 +20,8 @@ again with the same journal (after a crash, a kill or Ctrl-C) resumes where it s
   deterministic prefix ``{output_prefix}batch-{id}/`` (the k-th file of a files batch under
   ``.../batch-{id}/{k}/``), ``id`` hashing the batch's inputs and settings, so a resubmission
   rewrites the same shards rather than adding new ones;
-* a failed submit (``ApiError``, ``TransportError``) is retried on the next run, up to
-  ``max_attempts`` attempts in all (counted in the journal); then its inputs fail;
+* a failed submit (``ApiError``, ``TransportError``, or an answer that names no operation) is retried
+  on the next run, up to ``max_attempts`` attempts in all (counted in the journal); then its inputs fail;
 * a Ctrl-C during a submit RPC is held until the operation name is written (a second one
   interrupts at once); the journal is consistent at every instruction anyway.
 
@@ -29,6 +29,10 @@ Waiting follows a per-operation schedule (``bulk.schedule.PollSchedule``): each 
 refreshed 0.5 s after its submit, then at delays growing x1.5 up to ``poll_interval``; a round
 refreshes only the operations that are due, then sleeps until the next one is. ``poll_timeout``
 bounds a run's waiting, after which the report lists what is still pending (run again later).
+Each refresh asks for the journaled operation by name; an answer that fails (any ``VisionError`` but
+``NotFound``, which means the operation is lost), names another operation, or is done without a result
+of the expected type is a failed poll: asked again when due, never a reason to complete, fail or
+resubmit a batch, so a hostile proxy or a flaky gateway costs time, not inputs.
 """
 
 from __future__ import annotations
@@ -41,15 +45,23 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
 from typing import TYPE_CHECKING, Any, Literal
 
+from google.protobuf.message import Message
 from google.rpc import code_pb2
 
 from vision_grpc._core.builders import async_files_request, async_images_request
-from vision_grpc._core.methods import method_for_request
+from vision_grpc._core.methods import METHODS, method_for_request
 from vision_grpc._core.validate import MAX_REQUESTS, validate
 from vision_grpc.bulk.journal import Batch, BatchState, Journal, JournalError, sigint_deferred
 from vision_grpc.bulk.report import BulkReport, InputResult, load_report, report_of
 from vision_grpc.bulk.schedule import PollSchedule
-from vision_grpc.errors import ApiError, ConnectError, NotFound, OperationError, TransportError, ValidationError
+from vision_grpc.errors import (
+    ApiError,
+    ConnectError,
+    NotFound,
+    OperationError,
+    ValidationError,
+    VisionError,
+)
 
 if TYPE_CHECKING:
     from vision_grpc.client import Client, Operation
@@ -124,6 +136,10 @@ class BulkRunner:
         problem = self._problem(f"{self.output_prefix}probe.pdf")  # bad features, version or prefix: fail now
         if problem:
             raise ValidationError("BulkRunner", problem)
+        rpc = "AsyncBatchAnnotateFiles" if kind == "files" else "AsyncBatchAnnotateImages"
+        response_type = METHODS[(version, rpc)].lro_response_type  # what a done operation must hold
+        assert response_type is not None
+        self._response_type: type[Message] = response_type
 
     def run(self, inputs: Iterable[str]) -> BulkReport:
         """Journal ``inputs``, submit and wait (at most ``poll_timeout``); resumes an earlier run."""
@@ -139,7 +155,8 @@ class BulkRunner:
                 raise
             return report_of(journal)
 
-    def _drive(self, in_flight: dict[str, Operation[Any]], queue: list[Batch]) -> None:
+    def _drive(self, in_flight: dict[str, str], queue: list[Batch]) -> None:
+        """Submit and poll until nothing is in flight or ``poll_timeout``; ``in_flight``: batch id -> operation name."""
         deadline = time.monotonic() + self.poll_timeout
         self._schedule = PollSchedule(self.poll_interval)
         for batch_id in in_flight:
@@ -162,18 +179,11 @@ class BulkRunner:
                 )
         return queue
 
-    def _reattach(self) -> dict[str, Operation[Any]]:
-        in_flight: dict[str, Operation[Any]] = {}
-        for batch in self._journal.batches(BatchState.SUBMITTED):
-            try:
-                in_flight[batch.id] = self.client.get_operation(batch.operation)
-            except NotFound as error:
-                self._journal.finish(batch.id, error=f"operation {batch.operation} lost: {_reason(error)}", outputs={})
-            except (ApiError, TransportError):
-                continue  # stays 'submitted': re-attached on the next run
-        return in_flight
+    def _reattach(self) -> dict[str, str]:
+        """Batches with an operation name, to be polled at once (the first poll re-attaches them)."""
+        return {batch.id: batch.operation for batch in self._journal.batches(BatchState.SUBMITTED)}
 
-    def _fill(self, in_flight: dict[str, Operation[Any]], queue: list[Batch]) -> None:
+    def _fill(self, in_flight: dict[str, str], queue: list[Batch]) -> None:
         """Submit up to ``max_in_flight``: retries first, then new batches; every pass uses up one batch."""
         while len(in_flight) < self.max_in_flight and self._failures_in_a_row < MAX_SUBMIT_FAILURES_IN_A_ROW:
             if queue:
@@ -188,7 +198,7 @@ class BulkRunner:
                 batch = self._journal.open_batch(batch_id, uris, f"{self.output_prefix}batch-{batch_id}/")
             self._submit(batch, in_flight)
 
-    def _submit(self, batch: Batch, in_flight: dict[str, Operation[Any]]) -> None:
+    def _submit(self, batch: Batch, in_flight: dict[str, str]) -> None:
         try:
             request = self._request(batch.uris, batch.output_prefix)
         except ValidationError as error:  # inputs were checked one by one: a batch-level rule broke
@@ -202,9 +212,14 @@ class BulkRunner:
                     else self.client.async_batch_annotate_images
                 )
                 operation = send(request)
-            except (ApiError, TransportError) as error:
+                if not operation.name:  # nothing to wait for, yet the server may have started an operation
+                    raise ApiError("the submit's answer names no operation", code=code_pb2.UNKNOWN)
+            except ValidationError as error:  # a rule the client checks on the whole request: nothing was sent
+                self._journal.finish(batch.id, error=f"INVALID_ARGUMENT: {error}", outputs={})
+                return
+            except VisionError as error:  # ApiError, TransportError: the server may or may not have seen it
                 self._failures_in_a_row += 1
-                uncertain = isinstance(error, TransportError) or (
+                uncertain = not isinstance(error, ApiError) or (
                     not isinstance(error, ConnectError) and error.code in _MAYBE_SEEN
                 )
                 self._journal.submit_failed(
@@ -214,31 +229,47 @@ class BulkRunner:
             self._notify("sent", batch.id)
             self._journal.submitted(batch.id, operation.name)
         self._failures_in_a_row = 0
-        in_flight[batch.id] = operation
+        in_flight[batch.id] = operation.name
         self._schedule.add(batch.id)
 
-    def _poll_round(self, in_flight: dict[str, Operation[Any]], queue: list[Batch]) -> None:
-        """Refresh the operations that are due (one GetOperation each); complete those that are done."""
+    def _poll_round(self, in_flight: dict[str, str], queue: list[Batch]) -> None:
+        """Ask for the operations that are due (one GetOperation each); complete those that are done."""
         for batch_id in self._schedule.due():
-            operation = in_flight[batch_id]
-            if not operation.done:
-                try:
-                    operation.refresh()
-                except NotFound as error:
-                    lost = f"operation {operation.name} lost: {_reason(error)}"
-                    self._journal.finish(batch_id, error=lost, outputs={})
-                    self._forget(batch_id, in_flight)
-                    continue
-                except (ApiError, TransportError):
-                    self._schedule.polled(batch_id)  # transient: asked again when due
-                    continue
-            if operation.done:
+            name = in_flight[batch_id]
+            try:
+                operation = self._poll(name)
+            except NotFound as error:
+                self._journal.finish(batch_id, error=f"operation {name} lost: {_reason(error)}", outputs={})
+                self._forget(batch_id, in_flight)
+                continue
+            if operation is not None and operation.done:
                 queue.extend(self._complete(batch_id, operation))
                 self._forget(batch_id, in_flight)
             else:
-                self._schedule.polled(batch_id)
+                self._schedule.polled(batch_id)  # running, or no usable answer: asked again when due
 
-    def _forget(self, batch_id: str, in_flight: dict[str, Operation[Any]]) -> None:
+    def _poll(self, name: str) -> Operation[Any] | None:
+        """The operation ``name`` as the server says now; None when the answer is no usable answer about it:
+        a failure (transient, or a body that is no Operation), another operation, or done without a result
+        of the expected type. ``NotFound`` propagates: the operation is lost."""
+        try:
+            operation = self.client.get_operation(name, response_type=self._response_type)
+        except NotFound:
+            raise
+        except VisionError:
+            return None
+        if operation.name != name:
+            return None
+        if operation.done:
+            try:
+                operation.result(timeout=0)
+            except OperationError:
+                pass  # a failure the operation reports: _complete decides
+            except VisionError:  # neither response nor error, or a response of another type
+                return None
+        return operation
+
+    def _forget(self, batch_id: str, in_flight: dict[str, str]) -> None:
         del in_flight[batch_id]
         self._schedule.remove(batch_id)
 
@@ -309,7 +340,7 @@ class BulkRunner:
             self.on_event(event, batch_id)
 
 
-def _reason(error: ApiError | TransportError) -> str:
+def _reason(error: VisionError) -> str:
     return f"{error.code_name}: {error.message}" if isinstance(error, ApiError) else f"TRANSPORT: {error}"
 
 

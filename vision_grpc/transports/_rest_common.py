@@ -21,7 +21,7 @@ from vision_grpc._core.methods import OPERATIONS_SERVICE, MethodInfo
 from vision_grpc._core.options import ClientOptions, split_endpoint
 from vision_grpc._flows.lro import operation_from_json
 from vision_grpc._transcoding import decode_response, to_http
-from vision_grpc.errors import ValidationError, api_error, from_http
+from vision_grpc.errors import ApiError, ValidationError, VisionError, api_error, describe, from_http
 from vision_grpc.transports.base import Metadata
 
 __all__ = ["PreparedRequest", "RestCodec", "enter_interceptors"]
@@ -69,18 +69,37 @@ class RestCodec:
         return PreparedRequest(http.method, url, http.body, headers)
 
     def read(self, method: MethodInfo, status: int, body: bytes, content_type: str) -> Message:
+        """The response message; else a typed error carrying ``status``: ``from_http``'s for an error
+        status, ``ApiError`` (UNKNOWN) for a 2xx body that is not the expected message. The body is
+        the server's (or a proxy's): nothing it holds raises anything else."""
         if not 200 <= status < 300:
             raise from_http(status, body, content_type)
+        try:
+            return self._decode(method, body)
+        except ApiError as error:  # decode_response's, which does not know the status
+            raise ApiError(error.message, code=error.code, http_status=status) from None
+        except VisionError:
+            raise
+        except Exception as exc:  # what the decoders' own checks did not foresee is still the answer's fault
+            text = f"cannot decode the {method.response_type.DESCRIPTOR.full_name} response ({type(exc).__name__})"
+            raise ApiError(text, code=code_pb2.UNKNOWN, http_status=status) from None
+
+    @staticmethod
+    def _decode(method: MethodInfo, body: bytes) -> Message:
         assert method.http_rule is not None
         if method.returns_operation and not method.http_rule.response_body:
             # Operations are polled over and over: decode them on the fast path.
             try:
                 data = json.loads(body)
-                if isinstance(data, dict):
+            except (ValueError, RecursionError):
+                data = None  # the generic decoder below reports what is wrong
+            if isinstance(data, dict):
+                try:
                     operation: Message = operation_from_json(data)
-                    return operation
-            except (ValueError, TypeError, json_format.ParseError):
-                pass  # the generic decoder below reports what is wrong
+                except json_format.ParseError as exc:
+                    text = f"cannot decode the google.longrunning.Operation response: {describe(str(exc), 300)}"
+                    raise ApiError(text, code=code_pb2.UNKNOWN) from None
+                return operation
         return decode_response(method.http_rule, body, method.response_type)
 
 
