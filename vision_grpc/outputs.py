@@ -409,12 +409,20 @@ class _Cursor:
                 raise _NotJson(f"nested too deeply at byte {self.pos}") from None
             except ValueError as exc:  # a number of more than 4300 digits (sys.get_int_max_str_digits)
                 raise _NotJson(f"{describe(str(exc), 120)} at byte {self.pos}") from None
-            if end != -1 and (end < len(self.text) or self.final):  # a number ending with the window may go on
+            if end != -1 and (self.final or not self._may_go_on(value, end)):
                 self._advance(end)
                 return value
             if self.index == 0:
                 self.size *= 2  # larger than a window
             self._load()
+
+    def _may_go_on(self, value: Any, end: int) -> bool:
+        """Whether a number that ends at ``end`` may be the start of a longer one the window cut: it ends
+        the window, or only ``.``, ``e``/``E`` (and a sign) that the decoder could not take yet are left
+        (``0.`` of ``0.5``, ``1e+`` of ``1e+9``). Strings, arrays, objects and literals end themselves."""
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return False
+        return end == len(self.text) or (len(self.text) - end <= 2 and self.text[end] in ".eE")
 
     def elements(self, most: int) -> list[tuple[int, int]]:
         """The byte spans of the elements of the JSON array at the cursor (each decoded once, then dropped)."""

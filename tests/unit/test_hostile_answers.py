@@ -373,11 +373,12 @@ def test_hostile_shards_are_output_errors(data: bytes) -> None:
 
 
 shard_names = st.tuples(
-    st.sampled_from(["1", "2", "0", "01", "2000", "2001", "1000000", "9" * 30]),
+    st.sampled_from(["1", "1", "1", "2", "0", "01", "2000", "2001", "1000000", "9" * 30]),
     st.sampled_from(["1", "2", "3", "1999", "2000", "2001", "1000000", "9" * 30]),
 ).map(lambda pair: f"{PREFIX}output-{pair[0]}-to-{pair[1]}.json")
 shard_documents = (
-    st.fixed_dictionaries(
+    st.just(json.loads(ERROR_ONLY))  # a range that failed as a whole: its name alone says how many results
+    | st.fixed_dictionaries(
         {},
         optional={
             "inputConfig": st.just({"gcsSource": {"uri": "gs://b/in/doc.pdf"}}) | json_values,
@@ -451,3 +452,26 @@ def test_a_shard_reads_the_same_whatever_its_layout(
     finally:
         outputs._WINDOW = previous
     assert got == [(n, f"{text}\u00e9\U0001f600") for n, text in enumerate(pages, 1)]
+
+
+@FUZZ
+@given(
+    document=st.dictionaries(st.text(max_size=4) | st.just("responses"), json_values, max_size=5),
+    layout=st.sampled_from([{}, {"indent": 1}, {"ensure_ascii": False}, {"separators": (",", ":")}]),
+    window=st.sampled_from([1, 2, 3, 5, 8, 64]),
+)
+def test_the_streaming_locator_agrees_with_json_loads(document: dict[str, Any], layout: Any, window: int) -> None:
+    """``outputs._locate`` (windowed, element by element) reads any JSON object as ``json.loads`` does."""
+    data = json.dumps(document, **layout).encode()
+    previous, outputs._WINDOW = outputs._WINDOW, window
+    try:
+        found, members, spans = outputs._locate(data, "responses", set(document), 100)
+    finally:
+        outputs._WINDOW = previous
+    assert found is dict and members.keys() == document.keys()
+    if isinstance(document.get("responses"), list):  # compared as JSON text: NaN != NaN
+        assert json.dumps([json.loads(data[start:end]) for start, end in spans]) == json.dumps(document["responses"])
+        document = {**document, "responses": None}
+    else:
+        assert spans == []
+    assert json.dumps(members) == json.dumps(document)
