@@ -27,6 +27,7 @@ from vision_grpc._core.methods import OPERATIONS, OPERATIONS_SERVICE, MethodInfo
 from vision_grpc._core.options import ClientOptions
 from vision_grpc._core.validate import validate
 from vision_grpc._flows.lro import metadata_of, result_of
+from vision_grpc._flows.planner import PlannedFlow
 from vision_grpc._flows.retry import Call, Flow, call_flow
 from vision_grpc._flows.wait import WaitPlan, WaitSupport, wait_flow
 from vision_grpc._version import __version__
@@ -176,14 +177,16 @@ class ClientBase:
 
     def wait_flow(
         self, handle: OperationBase[Any], timeout: float | None, on_update: Callable[[Any], None] | None
-    ) -> Flow[operations_pb2.Operation]:
+    ) -> PlannedFlow[operations_pb2.Operation]:
+        """The wait; its polls (if it polls) planned by the driver's per-client ``PollPlanner``."""
+
         def update(proto: operations_pb2.Operation) -> None:
             handle._update(proto)
             if on_update is not None:
                 on_update(handle)
 
         plan = WaitPlan(self.options.poll, self.options.retry, self.options.timeout, timeout=timeout, age=handle._age())
-        return wait_flow(handle.proto, plan, self._wait_support, on_update=update)
+        return wait_flow(handle.proto, plan, self._wait_support, on_update=update, planned=True)
 
     def _budget(self, timeout: float | None) -> float:
         """A call's whole budget in seconds: its ``timeout=``, else the client's."""

@@ -21,7 +21,9 @@ from google.protobuf.message import Message
 from vision_grpc._client_base import INHERITED_TRANSPORTS, ClientBase, OperationBase, ProcessId, R, rpc_log
 from vision_grpc._core.methods import method_for_call
 from vision_grpc._core.options import ClientOptions
-from vision_grpc._flows.retry import Flow, Sleep
+from vision_grpc._core.policies import PollPolicy
+from vision_grpc._flows.planner import TIMEOUT, PlannedFlow, Polled, PollPlanner, PollTurn, Ticket
+from vision_grpc._flows.retry import Sleep
 from vision_grpc.errors import ClientClosedError, VisionError
 from vision_grpc.transports.base import AsyncTransport
 
@@ -64,6 +66,11 @@ class AsyncClient(ClientBase):
         )
         self._transports_pid = ProcessId.current
         self._closed = False
+        # The waits that poll share one planner per event loop (each loop wakes its own waiters).
+        self._poll_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopPollGate] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._poll_gates_pid = ProcessId.current
 
     def _make_transport(self) -> AsyncTransport:
         if self.options.transport == "auto":
@@ -103,16 +110,28 @@ class AsyncClient(ClientBase):
                 _log.debug("AsyncClient used from another event loop: a transport of its own for it")
         return transport
 
-    async def run(self, flow: Flow[T]) -> T:
-        """Drive a sans-IO flow with awaited calls and ``asyncio.sleep``."""
+    async def run(self, flow: PlannedFlow[T]) -> T:
+        """Drive a sans-IO flow with awaited calls and ``asyncio.sleep``; a wait's turns to poll come
+        from the running loop's poll gate (left however the flow ends, cancellation included)."""
         transport = self._live_transport()
         debug = rpc_log.isEnabledFor(logging.DEBUG)
+        gate: _LoopPollGate | None = None
+        ticket: Ticket | None = None
         try:
             action = next(flow)
             while True:
                 if isinstance(action, Sleep):
                     await asyncio.sleep(action.seconds)
                     action = flow.send(None)
+                    continue
+                if isinstance(action, PollTurn | Polled):
+                    gate = gate or self._gate()
+                    ticket = action.ticket
+                    if isinstance(action, PollTurn):
+                        action = flow.send(await gate.turn(ticket))
+                    else:
+                        gate.record(ticket, action.operation)
+                        action = flow.send(None)
                     continue
                 started = time.perf_counter() if debug else 0.0
                 try:
@@ -131,6 +150,19 @@ class AsyncClient(ClientBase):
         except StopIteration as stop:
             result: T = stop.value
             return result
+        finally:
+            if gate is not None and ticket is not None:
+                gate.leave(ticket)
+
+    def _gate(self) -> _LoopPollGate:
+        """The running loop's poll gate, made on first use (afresh in a forked child)."""
+        if self._poll_gates_pid != ProcessId.current:
+            self._poll_gates, self._poll_gates_pid = weakref.WeakKeyDictionary(), ProcessId.current
+        loop = asyncio.get_running_loop()
+        gate = self._poll_gates.get(loop)
+        if gate is None:
+            gate = self._poll_gates[loop] = _LoopPollGate(self.options.poll, loop)
+        return gate
 
     # Each method takes the request of its own RPC only (v1 or v1p4beta1, which decides the
     # version); any other request raises TypeError before anything is sent.
@@ -289,6 +321,82 @@ class AsyncOperation(OperationBase[R]):
     async def delete(self) -> None:
         """Forget this (finished) operation on the server."""
         await self._client.delete_operation(self.name)
+
+
+class _LoopPollGate:
+    """One client's ``PollPlanner`` in one event loop: a future per waiting ticket, one timer for the
+    planner's next grant. Everything runs in the loop's thread: no lock."""
+
+    def __init__(self, policy: PollPolicy, loop: asyncio.AbstractEventLoop) -> None:
+        self._planner = PollPlanner(policy)
+        self._loop = weakref.ref(loop)  # weak: the client's gates are keyed by their loops, weakly
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+
+    async def turn(self, ticket: Ticket) -> object:
+        """POLL, a newer shared state, or TIMEOUT once the ticket's deadline has passed."""
+        planner = self._planner
+        if ticket.entry is None:
+            planner.join(ticket, time.monotonic())
+        loop = asyncio.get_running_loop()
+        while True:  # ends at the turn, or at the deadline (none: waits as long as the caller asked)
+            answer = planner.turn(ticket, time.monotonic())
+            if answer is not None:
+                self._arm()
+                return answer
+            now = time.monotonic()
+            if ticket.deadline is not None and now >= ticket.deadline:
+                _resolve_all(planner.due(now))  # one last poll at the deadline, if the budget allows
+                answer = planner.turn(ticket, time.monotonic())
+                self._arm()
+                return TIMEOUT if answer is None else answer
+            self._arm()
+            waker: asyncio.Future[None] = loop.create_future()
+            ticket.wake = waker
+            alarm = None if ticket.deadline is None else loop.call_later(ticket.deadline - now, _resolve, waker)
+            try:
+                await waker
+            finally:
+                ticket.wake = None
+                if alarm is not None:
+                    alarm.cancel()
+
+    def record(self, ticket: Ticket, operation: operations_pb2.Operation | None) -> None:
+        _resolve_all(self._planner.record(ticket, operation, time.monotonic()))
+        self._arm()
+
+    def leave(self, ticket: Ticket) -> None:
+        self._planner.leave(ticket, time.monotonic())
+        self._arm()
+
+    def _arm(self) -> None:
+        """Keep one timer, at the planner's next grant (none when nothing waits for one)."""
+        at = self._planner.next_at()
+        if at == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = at
+        loop = self._loop()
+        if at is not None and loop is not None and not loop.is_closed():
+            self._timer = loop.call_later(max(0.0, at - time.monotonic()), self._fire)
+
+    def _fire(self) -> None:
+        self._timer = self._timer_at = None
+        _resolve_all(self._planner.due(time.monotonic()))
+        self._arm()
+
+
+def _resolve(waker: asyncio.Future[None]) -> None:
+    if not waker.done():
+        waker.set_result(None)
+
+
+def _resolve_all(tickets: list[Ticket]) -> None:
+    for ticket in tickets:
+        if ticket.wake is not None:
+            _resolve(ticket.wake)
 
 
 async def _close_at_loop_shutdown(transport: AsyncTransport) -> AsyncGenerator[None, None]:

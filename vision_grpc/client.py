@@ -25,7 +25,9 @@ from google.protobuf.message import Message
 from vision_grpc._client_base import INHERITED_TRANSPORTS, ClientBase, OperationBase, ProcessId, R, rpc_log
 from vision_grpc._core.methods import method_for_call
 from vision_grpc._core.options import ClientOptions
-from vision_grpc._flows.retry import Flow, Sleep
+from vision_grpc._core.policies import PollPolicy
+from vision_grpc._flows.planner import POLL, TIMEOUT, PlannedFlow, Polled, PollPlanner, PollTurn, Ticket
+from vision_grpc._flows.retry import Sleep
 from vision_grpc.errors import ClientClosedError, VisionError
 from vision_grpc.transports.base import Transport
 
@@ -59,6 +61,7 @@ class Client(ClientBase):
         self._closed = False
         self._transport = self._make_transport()
         self._transport_pid = ProcessId.current
+        self._poll_gate = _PollGate(self.options.poll)  # all the waits that poll share its budget
 
     def _make_transport(self) -> Transport:
         if self.options.transport == "auto":
@@ -92,16 +95,28 @@ class Client(ClientBase):
                 _log.debug("new transport after fork (pid %d)", ProcessId.current)
         return self._transport
 
-    def run(self, flow: Flow[T]) -> T:
-        """Drive a sans-IO flow: make its calls and sleeps, feed back results and errors."""
+    def run(self, flow: PlannedFlow[T]) -> T:
+        """Drive a sans-IO flow: make its calls and sleeps, feed back results and errors; a wait's
+        turns to poll come from the client's poll gate (left however the flow ends)."""
         transport = self._live_transport()
         debug = _rpc_log.isEnabledFor(logging.DEBUG)
+        gate: _PollGate | None = None
+        ticket: Ticket | None = None
         try:
             action = next(flow)
             while True:
                 if isinstance(action, Sleep):
                     time.sleep(action.seconds)
                     action = flow.send(None)
+                    continue
+                if isinstance(action, PollTurn | Polled):
+                    gate = gate or self._gate()
+                    ticket = action.ticket
+                    if isinstance(action, PollTurn):
+                        action = flow.send(gate.turn(ticket))
+                    else:
+                        gate.record(ticket, action.operation)
+                        action = flow.send(None)
                     continue
                 started = time.perf_counter() if debug else 0.0
                 try:
@@ -118,6 +133,16 @@ class Client(ClientBase):
         except StopIteration as stop:
             result: T = stop.value
             return result
+        finally:
+            if gate is not None and ticket is not None:
+                gate.leave(ticket)
+
+    def _gate(self) -> _PollGate:
+        """This process's poll gate: a forked child plans its own polls (its parent's timekeeper is not there)."""
+        gate = self._poll_gate
+        if gate.pid != ProcessId.current:
+            gate = self._poll_gate = _PollGate(self.options.poll)
+        return gate
 
     # -- ImageAnnotator ----------------------------------------------------------------------
     # Each method takes the request of its own RPC only (v1 or v1p4beta1, which decides the
@@ -255,3 +280,75 @@ class Operation(OperationBase[R]):
     def delete(self) -> None:
         """Forget this (finished) operation on the server."""
         self._client.delete_operation(self.name)
+
+
+class _PollGate:
+    """One client's ``PollPlanner`` for threads, under one lock.
+
+    A waiting thread sleeps on a condition of its own until its operation's turn, a state shared
+    by another waiter of the same operation, or its deadline. A timekeeper thread, alive while any
+    wait is registered, sleeps until the planner's next grant (or a change) and wakes the threads
+    granted; it ends when the last wait leaves.
+    """
+
+    def __init__(self, policy: PollPolicy) -> None:
+        self.pid = ProcessId.current
+        self._lock = threading.Lock()
+        self._planner = PollPlanner(policy)
+        self._tick = threading.Condition(self._lock)  # the timekeeper's: the plan changed
+        self._keeper: threading.Thread | None = None
+
+    def turn(self, ticket: Ticket) -> object:
+        """POLL, a newer shared state, or TIMEOUT once the ticket's deadline has passed."""
+        with self._lock:
+            planner = self._planner
+            if ticket.entry is None:
+                planner.join(ticket, time.monotonic())
+                ticket.wake = threading.Condition(self._lock)
+                self._changed()
+            while True:  # ends at the turn, or at the deadline (none: waits as long as the caller asked)
+                answer = planner.turn(ticket, time.monotonic())
+                if answer is not None:
+                    if answer is POLL:
+                        self._changed()  # its token is spent: the bucket refills from now
+                    return answer
+                now = time.monotonic()
+                if ticket.deadline is not None and now >= ticket.deadline:
+                    _notify(planner.due(now))  # one last poll at the deadline, if the budget allows
+                    answer = planner.turn(ticket, time.monotonic())
+                    return TIMEOUT if answer is None else answer
+                ticket.wake.wait(None if ticket.deadline is None else ticket.deadline - now)
+
+    def record(self, ticket: Ticket, operation: operations_pb2.Operation | None) -> None:
+        with self._lock:
+            _notify(self._planner.record(ticket, operation, time.monotonic()))
+            self._changed()
+
+    def leave(self, ticket: Ticket) -> None:
+        with self._lock:
+            self._planner.leave(ticket, time.monotonic())
+            self._changed()
+
+    def _changed(self) -> None:
+        """The plan changed: the timekeeper recomputes its wake-up (started if there is none)."""
+        if self._keeper is not None:
+            self._tick.notify()
+        elif self._planner.waiting:
+            self._keeper = threading.Thread(target=self._keep_time, name="vision-grpc-poll-planner", daemon=True)
+            self._keeper.start()
+
+    def _keep_time(self) -> None:
+        with self._lock:
+            try:
+                while self._planner.waiting:  # ends when the last wait leaves
+                    now = time.monotonic()
+                    _notify(self._planner.due(now))
+                    at = self._planner.next_at()
+                    self._tick.wait(None if at is None else max(0.0, at - now))
+            finally:
+                self._keeper = None
+
+
+def _notify(tickets: list[Ticket]) -> None:
+    for ticket in tickets:
+        ticket.wake.notify()

@@ -15,6 +15,7 @@ Measuring and summarising:
     ``phases``    latency, throughput and decode: commands, rounds, rows
     ``cold``      cold start in fresh interpreters
     ``lag``       operation notice lag, in the background
+    ``polling``   1, 64 and 512 operations waited at once within one client's poll budget
     ``run``       one run, phase by phase, always cleaning up
 
 Results:

@@ -89,7 +89,7 @@ class BackgroundLag:
 
     @staticmethod
     def _row(
-        lag_client: LagClient, case: LagCase, records: list[LagRecord], polls: dict[str, dict[str, int]]
+        lag_client: LagClient, case: LagCase, records: list[LagRecord], polls: dict[str, dict[str, Any]]
     ) -> LagRow:
         mine = [
             record

@@ -39,6 +39,20 @@ class LagCase:
 
 
 @dataclass(frozen=True)
+class PollCase:
+    """``ops`` operations, each done ``done_after_s`` after its submit, waited at once on one client
+    whose poll budget is ``budget`` polls/s with bursts of ``burst`` (the defaults: 10/s, 20)."""
+
+    ops: int
+    done_after_s: float
+    budget: float = 10.0
+    burst: int = 20
+
+    def __str__(self) -> str:
+        return f"{self.ops} ops at {self.budget:g}/s"
+
+
+@dataclass(frozen=True)
 class Plan:
     """Every phase is bounded both by counts and by time; the defaults are the full run."""
 
@@ -51,6 +65,8 @@ class Plan:
     cold_warmup: bool = True  # one more, unrecorded repetition first, to fill the file caches
     cold_variants: tuple[str, ...] = ("floor", "ours_grpc", "official_grpc", "ours_rest", "official_rest")
     lag_cases: tuple[LagCase, ...] = (LagCase(0.3, 5), LagCase(3.0, 3), LagCase(30.0, 1))
+    # 512 operations at 10/s take a minute (51 s a round): the full run only; quick runs 512 at 100/s.
+    poll_cases: tuple[PollCase, ...] = (PollCase(1, 2.0), PollCase(64, 2.0), PollCase(512, 2.0))
     profile_calls: int = 2000
 
     @classmethod
@@ -68,6 +84,7 @@ class Plan:
             cold_warmup=False,
             cold_variants=("floor", "ours_grpc", "official_grpc"),
             lag_cases=(LagCase(0.3, 3), LagCase(3.0, 1)),
+            poll_cases=(PollCase(1, 2.0), PollCase(64, 2.0), PollCase(512, 2.0, budget=100.0)),
             profile_calls=500,
         )
         if mode == "quick":
@@ -81,5 +98,6 @@ class Plan:
             fulltext_bytes=200_000,
             cold_reps=1,
             lag_cases=(LagCase(0.3, 1),),
+            poll_cases=(PollCase(1, 0.3), PollCase(16, 0.3, budget=100.0)),
             profile_calls=50,
         )

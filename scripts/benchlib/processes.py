@@ -162,9 +162,9 @@ class LoopbackServer:
         stats = self._control("GET", "/_bench/stats")
         return ServerUsage(stats["cpu_s"], stats["wall_s"], sum(stats["requests"].values()))
 
-    def polls(self) -> dict[str, dict[str, int]]:
-        """GetOperation / WaitOperation counts per lag operation name."""
-        polls: dict[str, dict[str, int]] = self._control("GET", "/_bench/polls")
+    def polls(self) -> dict[str, dict[str, Any]]:
+        """GetOperation / WaitOperation counts per lag operation name (and ``times``: each GetOperation's, ns)."""
+        polls: dict[str, dict[str, Any]] = self._control("GET", "/_bench/polls")
         return polls
 
     def _control(self, method: str, path: str) -> Any:

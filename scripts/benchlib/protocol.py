@@ -61,6 +61,25 @@ class Lag:
 
 
 @dataclass(frozen=True)
+class Polling:
+    """Submit ``ops`` operations done T s later on one client (``budget`` polls/s, ``burst``), then wait
+    for all of them at once: a thread each (sync worker) or a task each (async worker).
+
+    Replies ``records`` (``name``, ``lag_s``), ``errors``, ``cpu_s`` and ``wall_s`` of the waiting,
+    ``starts`` (when the planner let each poll start, ``time.time()``) and (async) ``loop_lag_ms``: how
+    late a 10 ms ticker woke, p50 / p99 / max.
+    """
+
+    name: ClassVar[str] = "polling"
+    client: str
+    ops: int
+    done_after_s: float
+    budget: float
+    burst: int
+    max_s: float
+
+
+@dataclass(frozen=True)
 class Profile:
     """cProfile ``n`` calls; replies ``text`` (pstats), ``by_package`` (self time), ``wall_s``, ``n``."""
 
@@ -71,8 +90,8 @@ class Profile:
     top: int = 30
 
 
-Command = Setup | Latency | Throughput | Lag | Profile
-_COMMANDS: dict[str, type[Command]] = {c.name: c for c in (Setup, Latency, Throughput, Lag, Profile)}
+Command = Setup | Latency | Throughput | Lag | Polling | Profile
+_COMMANDS: dict[str, type[Command]] = {c.name: c for c in (Setup, Latency, Throughput, Lag, Polling, Profile)}
 
 
 def to_message(command: Command) -> dict[str, Any]:

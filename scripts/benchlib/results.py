@@ -147,6 +147,30 @@ class LagRow:
 
 
 @dataclass(frozen=True)
+class PollRow:
+    """Many operations waited at once on one client (polling): its polls, their pace and the lag."""
+
+    runtime: str  # sync (a thread per wait) or async (a task per wait)
+    label: str
+    ops: int
+    T: float  # seconds from each submit until the server reports it done
+    budget: float  # the client's polls per second
+    burst: int
+    completed: int  # waits that returned the done operation
+    wall_s: float  # from the first wait started to the last returned
+    polls_per_op: float  # GetOperation calls the server saw, per operation
+    peak_started_1s: int  # the most polls the client started in any 1 s window (what the budget bounds)
+    peak_polls_1s: int  # the most GetOperation calls the server saw in any 1 s window
+    polls_per_s: float  # all of them over the wall time of the waits
+    lag_p50_ms: float  # from the server reporting done to the wait returning
+    lag_max_ms: float
+    limit_ms: float  # the lag bound at age T, max(50 ms, 5% of T): kept only where the budget allows
+    cpu_per_op_ms: float  # the worker process's CPU time while waiting, per operation
+    loop_lag_p99_ms: float | None  # asyncio only: how late a 10 ms ticker woke
+    loop_lag_max_ms: float | None
+
+
+@dataclass(frozen=True)
 class Target:
     """One goal: ``value`` compared with ``limit`` (``<=`` or ``>=``)."""
 
@@ -208,6 +232,7 @@ class Result:
     decode: list[DecodeRow] = field(default_factory=list)
     cold: list[ColdRow] = field(default_factory=list)
     lag: list[LagRow] = field(default_factory=list)
+    polling: list[PollRow] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     logs: str | None = None  # the child processes' logs, kept when something failed

@@ -15,13 +15,14 @@ from .cold import measure_cold
 from .lag import BackgroundLag
 from .phases import measure_decode, measure_latency, measure_throughput
 from .plan import Plan
+from .polling import measure_polling
 from .processes import BenchError, Rig, open_rig
 from .protocol import Profile
 from .results import Machine, Result
 from .series import OURS_SYNC
 from .targets import evaluate
 
-PHASES = ("latency", "throughput", "decode", "cold", "lag")
+PHASES = ("latency", "throughput", "decode", "polling", "cold", "lag")
 
 
 def run(plan: Plan, *, phases: tuple[str, ...] = PHASES, progress: bool = True, profile: bool = False) -> Result:
@@ -59,6 +60,8 @@ def _measure(rig: Rig, plan: Plan, phases: tuple[str, ...], profile: bool, resul
         result.throughput = measure_throughput(rig, plan.throughput)
     if "decode" in phases:
         result.decode = measure_decode(rig, plan.decode)
+    if "polling" in phases:  # before the lag cases, which keep the ours sync worker busy
+        result.polling = measure_polling(rig, plan.poll_cases)
     lag = BackgroundLag(rig, plan.lag_cases) if "lag" in phases else None
     if lag is not None:
         lag.start()

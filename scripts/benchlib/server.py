@@ -23,7 +23,7 @@ Control routes on the HTTP port (not counted as requests): ``GET /_bench/fixture
 request bytes and bodies, base64, for the bare-floor clients), ``POST /_bench/reset`` and
 ``GET /_bench/stats`` (requests served and the CPU time, ``time.process_time``, this process
 spent since the reset), ``GET /_bench/polls`` (GetOperation/WaitOperation counts per lag
-operation).
+operation, and the time of each GetOperation, ``time.time_ns``).
 """
 
 from __future__ import annotations
@@ -189,7 +189,7 @@ class State:
         self.requests: Counter[str] = Counter()
         self.cpu0 = time.process_time()
         self.wall0 = time.perf_counter()
-        self.polls: dict[str, dict[str, int]] = {}
+        self.polls: dict[str, dict[str, Any]] = {}
         self.seq = itertools.count()
         self.lock = threading.Lock()  # gRPC handlers run on pool threads, HTTP on the event loop
 
@@ -229,7 +229,7 @@ class State:
         now = time.time_ns()
         name = f"{_LAG_PREFIX}{now + int(lag * 1e9)}-{next(self.seq)}"
         with self.lock:
-            self.polls[name] = {"get": 0, "wait": 0, "created_ns": now}
+            self.polls[name] = {"get": 0, "wait": 0, "created_ns": now, "times": []}
         operation = _operation(name, created_ns=now, done=False)
         return _json(operation) if as_json else operation.SerializeToString()
 
@@ -237,8 +237,9 @@ class State:
         if name is None or not name.startswith(_LAG_PREFIX):
             return self.fixtures.operation_json if as_json else self.fixtures.operation_pb
         with self.lock:
-            record = self.polls.setdefault(name, {"get": 0, "wait": 0, "created_ns": 0})
+            record = self.polls.setdefault(name, {"get": 0, "wait": 0, "created_ns": 0, "times": []})
             record["get"] += 1
+            record["times"].append(time.time_ns())
         done_at = int(name[len(_LAG_PREFIX) :].split("-")[0])
         operation = _operation(name, created_ns=record["created_ns"] or done_at, done=time.time_ns() >= done_at)
         return _json(operation) if as_json else operation.SerializeToString()
@@ -380,7 +381,8 @@ class HttpProtocol(asyncio.Protocol):
         if path == "/_bench/fixtures":
             return 200, json.dumps(state.fixtures.describe()).encode()
         if path == "/_bench/polls":
-            return 200, json.dumps(state.polls).encode()
+            with state.lock:  # gRPC handler threads append to it
+                return 200, json.dumps(state.polls).encode()
         return 404, b"{}"
 
 

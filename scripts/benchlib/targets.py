@@ -6,7 +6,7 @@ import math
 
 from .plan import THROUGHPUT_CONCURRENCY
 from .report import fmt, fmt_ratio
-from .results import ColdRow, LagRow, LatencyRow, Result, Target, ThroughputRow
+from .results import ColdRow, LagRow, LatencyRow, PollRow, Result, Target, ThroughputRow
 from .series import LATENCY_CALLS
 
 
@@ -22,6 +22,8 @@ def evaluate(result: Result) -> list[Target]:
     ours_cold = next((r for r in result.cold if r.variant == "ours_grpc"), None)
     targets.extend(_cold(ours_cold))
     targets.extend(_lag(row) for row in result.lag if row.role == "ours")
+    for row in result.polling:
+        targets.extend(_polling(row))
     return targets
 
 
@@ -97,3 +99,33 @@ def _lag(row: LagRow) -> Target:
         " ms",
         f"median {fmt(row.lag_median_ms, 0)} ms, {fmt(row.polls_median, 0)} polls",
     )
+
+
+def _polling(row: PollRow) -> list[Target]:
+    """Never above the budget: the client starts at most burst + rate x W polls in any W seconds (the
+    server's busiest second is shown beside: it may also hold polls started a little before it). A
+    lone wait keeps its lag bound (more waits keep it only where the budget allows: shown, not a goal)."""
+    targets = [
+        Target(
+            f"polls started in any 1 s, {row.ops} op{'s' if row.ops != 1 else ''} {row.runtime} "
+            f"({row.budget:g}/s, burst {row.burst})",
+            float(row.peak_started_1s),
+            row.burst + row.budget,
+            "<=",
+            "",
+            f"server saw {row.peak_polls_1s} at most; {fmt(row.polls_per_op, 2)} polls/op, "
+            f"{fmt(row.polls_per_s, 1)} polls/s over the run",
+        )
+    ]
+    if row.ops == 1:
+        targets.append(
+            Target(
+                f"notice lag, lone wait {row.runtime}, T={row.T:g} s",
+                row.lag_max_ms,
+                row.limit_ms,
+                "<=",
+                " ms",
+                f"{fmt(row.polls_per_op, 0)} polls",
+            )
+        )
+    return targets

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import cProfile
 import io
 import json
@@ -22,11 +23,11 @@ import pstats
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import asdict
 from typing import Any
 
-from .protocol import Batch, Command, Lag, Latency, Profile, Setup, Throughput, from_message
+from .protocol import Batch, Command, Lag, Latency, Polling, Profile, Setup, Throughput, from_message
 
 GET_PATH = "/google.longrunning.Operations/GetOperation"
 SUBMIT_PATH = "/google.cloud.vision.v1.ImageAnnotator/AsyncBatchAnnotateFiles"
@@ -311,6 +312,11 @@ class Worker:
             return asdict(self.throughput(command))
         if isinstance(command, Lag):
             return self.lag(command)
+        if isinstance(command, Polling):
+            assert self.ctx is not None and self.family == "ours", "polling: ours, after setup"
+            if self.loop is not None:
+                return self.loop.run_until_complete(_async_polling(self.ctx, command))
+            return _sync_polling(self.ctx, command)
         return self.profile(command)
 
     def close(self) -> None:
@@ -428,6 +434,119 @@ def _lag_record(client: str, lag: float, name: str, returned_ns: int) -> dict[st
         "done_at_ns": done_at,
         "returned_ns": returned_ns,
         "lag_s": (returned_ns - done_at) / 1e9,
+    }
+
+
+@contextlib.contextmanager
+def _poll_starts() -> Iterator[list[float]]:
+    """The times (``time.time()``) at which the client's planner let a poll start, while inside.
+
+    Instrumentation: wraps ``PollPlanner.turn``, which spends a token when it answers POLL. The
+    server sees each poll a little later (the request on its way, a connection opening).
+    """
+    from vision_grpc._flows import planner
+
+    starts: list[float] = []
+    turn = planner.PollPlanner.turn
+
+    def recording(self: Any, ticket: Any, now: float) -> Any:
+        answer = turn(self, ticket, now)
+        if answer is planner.POLL:
+            starts.append(time.time())
+        return answer
+
+    planner.PollPlanner.turn = recording  # type: ignore[method-assign]
+    try:
+        yield starts
+    finally:
+        planner.PollPlanner.turn = turn  # type: ignore[method-assign]
+
+
+def _poll_client_settings(ctx: Context, command: Polling) -> dict[str, Any]:
+    from vision_grpc import PollPolicy
+
+    return {
+        "endpoint": ctx.http if command.client == "rest" else ctx.grpc,
+        "transport": command.client,
+        "poll": PollPolicy(max_polls_per_second=command.budget, burst=command.burst),
+    }
+
+
+def _sync_polling(ctx: Context, command: Polling) -> dict[str, Any]:
+    """Submit, then a thread per operation waits for it; the process's CPU time while they wait."""
+    from vision_grpc import Client
+
+    records: list[dict[str, Any]] = []
+    errors: list[str] = []
+    with Client(**_poll_client_settings(ctx, command)) as client, _poll_starts() as starts:
+        submit = _our_requests(command.done_after_s)[0]
+        operations = [client.async_batch_annotate_files(submit) for _ in range(command.ops)]
+
+        def wait(operation: Any) -> None:
+            try:
+                operation.result(timeout=command.max_s)
+                records.append(_lag_record(command.client, command.done_after_s, operation.name, time.time_ns()))
+            except Exception as exc:  # reported, not raised
+                errors.append(f"{operation.name}: {type(exc).__name__}: {exc}")
+
+        threads = [threading.Thread(target=wait, args=(operation,), daemon=True) for operation in operations]
+        cpu, wall = time.process_time(), time.perf_counter()
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + command.max_s + 5
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    if any(thread.is_alive() for thread in threads):
+        errors.append("some waits did not finish in time")
+    return {"records": records, "errors": errors[:5], "cpu_s": cpu, "wall_s": wall, "starts": starts}
+
+
+async def _async_polling(ctx: Context, command: Polling) -> dict[str, Any]:
+    """Submit, then a task per operation waits for it, beside a 10 ms ticker that measures the loop's lag."""
+    from vision_grpc import AsyncClient
+
+    records: list[dict[str, Any]] = []
+    errors: list[str] = []
+    late_ms: list[float] = []
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        while not stop.is_set():
+            start = time.perf_counter()
+            await asyncio.sleep(0.01)
+            late_ms.append((time.perf_counter() - start - 0.01) * 1e3)
+
+    async with AsyncClient(**_poll_client_settings(ctx, command)) as client:
+        submit = _our_requests(command.done_after_s)[0]
+        operations = [await client.async_batch_annotate_files(submit) for _ in range(command.ops)]
+
+        async def wait(operation: Any) -> None:
+            try:
+                await operation.result(timeout=command.max_s)
+                records.append(_lag_record(command.client, command.done_after_s, operation.name, time.time_ns()))
+            except Exception as exc:  # reported, not raised
+                errors.append(f"{operation.name}: {type(exc).__name__}: {exc}")
+
+        cpu, wall = time.process_time(), time.perf_counter()
+        tick = asyncio.ensure_future(ticker())
+        with _poll_starts() as starts:
+            try:
+                await asyncio.wait_for(asyncio.gather(*(wait(op) for op in operations)), command.max_s + 5)
+            except asyncio.TimeoutError:
+                errors.append("some waits did not finish in time")
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        stop.set()
+        await tick
+    late_ms.sort()
+    loop_lag = [late_ms[len(late_ms) // 2], late_ms[int(len(late_ms) * 0.99)], late_ms[-1]] if late_ms else []
+    return {
+        "records": records,
+        "errors": errors[:5],
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "loop_lag_ms": loop_lag,
+        "starts": starts,
     }
 
 

@@ -95,6 +95,14 @@ class PollPolicy:
     Delays grow from ``initial`` by ``multiplier`` up to ``maximum``, with ``jitter`` (a fraction
     taken off at random), and never exceed ``lag_ratio`` of the operation's age, so that a
     finished operation is noticed within max(initial, lag_ratio x age).
+
+    All the waits of one client share one poll budget (``_flows.planner``): ``max_polls_per_second``
+    on average, with bursts of up to ``burst`` polls (a token bucket), so that in any W seconds a
+    client makes at most ``burst + max_polls_per_second x W`` polls. The default, 10/s (600/min),
+    is a third of the service's 1800 requests/min per project, leaving room for submits and for
+    other clients; the burst of 20 lets a single young operation keep its 50 ms schedule. When
+    the budget binds, polls go earliest lag-bound deadline first: none starves, and operations
+    that cannot all keep their bound run late alike.
     """
 
     initial: float = 0.05
@@ -104,10 +112,14 @@ class PollPolicy:
     jitter: float = 0.2
     use_wait_operation: bool = True
     wait_chunk: float = 30.0  # longest single WaitOperation call
+    max_polls_per_second: float = 10.0  # one client's GetOperation polls, all its waits together
+    burst: int = 20  # polls that may go out at once above that rate (the token bucket's size)
 
     def __post_init__(self) -> None:
-        for name in ("initial", "maximum", "wait_chunk", "lag_ratio"):
+        for name in ("initial", "maximum", "wait_chunk", "lag_ratio", "max_polls_per_second"):
             positive(f"poll.{name}", getattr(self, name))
+        if isinstance(self.burst, bool) or not isinstance(self.burst, int) or self.burst < 1:
+            raise ValidationError("poll.burst", f"must be an int >= 1, got {self.burst!r}")
         if self.multiplier < 1:
             raise ValidationError("poll.multiplier", f"must be >= 1, got {self.multiplier!r}")
         if not 0 <= self.jitter < 1:
