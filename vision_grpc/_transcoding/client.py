@@ -59,6 +59,7 @@ from vision_grpc._transcoding.fields import (
     resolve_path_field,
     serialized_bindings,
 )
+from vision_grpc._transcoding.jsonpb import message_to_dict
 from vision_grpc._transcoding.match import TemplateMatcher, VariableMatcher, matcher
 
 __all__ = ["Binding", "HttpRequest", "decode_response", "encode_response", "to_http"]
@@ -134,7 +135,7 @@ def to_http(rule: http_pb2.HttpRule, request: Message) -> HttpRequest:
     """The HTTP request for ``request`` per ``rule``; raises ``ValidationError`` before sending anything."""
     desc = descriptor_of(type(request))
     plan = _plan(rule.SerializeToString(deterministic=True), desc)
-    data = json_format.MessageToDict(request, descriptor_pool=JSON_TYPES)
+    data = message_to_dict(request, _message_to_dict)  # MessageToDict's output, by a precompiled walk
     candidates = _choose(plan, data)
     first_error: errors.ValidationError | None = None
     for chosen, values in candidates:
@@ -144,6 +145,11 @@ def to_http(rule: http_pb2.HttpRule, request: Message) -> HttpRequest:
             first_error = first_error or exc
     assert first_error is not None  # _choose returns at least one candidate
     raise first_error
+
+
+def _message_to_dict(message: Message) -> Any:
+    """json_format's JSON object of ``message``, for what the precompiled walk leaves to it."""
+    return json_format.MessageToDict(message, descriptor_pool=JSON_TYPES)
 
 
 def _request(chosen: _ClientBinding, values: dict[str, str], data: dict[str, Any], desc: Descriptor) -> HttpRequest:
