@@ -52,13 +52,13 @@ def validate(method: MethodInfo, request: Message) -> None:
     if method.name in ("BatchAnnotateImages", "AsyncBatchAnnotateImages"):
         is_async = method.name == "AsyncBatchAnnotateImages"
         for i, item in enumerate(requests):
-            _check_image_request(item, f"requests[{i}]", is_async=is_async)
+            _check_image_request(item, i, is_async=is_async)
     else:
         is_async = method.name == "AsyncBatchAnnotateFiles"
         for i, item in enumerate(requests):
-            _check_file_request(item, f"requests[{i}]", is_async=is_async)
+            _check_file_request(item, i, is_async=is_async)
     if method.name == "AsyncBatchAnnotateImages":
-        _check_output_config(request, "output_config")
+        _check_output_config(request, None)
 
 
 def _check_parent(parent: str) -> None:
@@ -91,56 +91,62 @@ def _label_char(char: str) -> bool:
     return char in "_-" or char.isdigit() or (char.isalpha() and char == char.lower())
 
 
-def _check_features(item: Any, path: str) -> None:
-    if len(item.features) == 0:
-        raise ValidationError(f"{path}.features", "must name at least one feature")
-    for j, feature in enumerate(item.features):
+def _at(index: int | None, suffix: str) -> str:
+    """The field path of a rule broken at ``requests[index]`` (None: the request itself): built only then."""
+    return suffix.lstrip(".") if index is None else f"requests[{index}]{suffix}"
+
+
+def _check_features(item: Any, index: int) -> None:
+    features = item.features
+    if len(features) == 0:
+        raise ValidationError(_at(index, ".features"), "must name at least one feature")
+    for j, feature in enumerate(features):
         if feature.type == 0:
-            raise ValidationError(f"{path}.features[{j}].type", "must be set (TYPE_UNSPECIFIED is not a feature)")
+            raise ValidationError(_at(index, f".features[{j}].type"), "must be set (TYPE_UNSPECIFIED is not a feature)")
         if feature.max_results < 0:
-            raise ValidationError(f"{path}.features[{j}].max_results", "must not be negative")
+            raise ValidationError(_at(index, f".features[{j}].max_results"), "must not be negative")
 
 
-def _check_image_request(item: Any, path: str, *, is_async: bool) -> None:
+def _check_image_request(item: Any, index: int, *, is_async: bool) -> None:
     image = item.image
     source = image.source
     if is_async and image.content:
         raise ValidationError(
-            f"{path}.image.content",
+            _at(index, ".image.content"),
             "inline content is not accepted by images:asyncBatchAnnotate; give image.source.image_uri (gs://)",
         )
     if not image.content and not (source.image_uri or source.gcs_image_uri):
-        raise ValidationError(f"{path}.image", "needs content or source.image_uri")
+        raise ValidationError(_at(index, ".image"), "needs content or source.image_uri")
     uri = source.gcs_image_uri
     if uri and not image.content:
-        _check_gs_uri(uri, f"{path}.image.source.gcs_image_uri", object_needed=True)
+        _check_gs_uri(uri, index, ".image.source.gcs_image_uri", object_needed=True)
     if is_async and source.image_uri:
         # The synchronous call may fetch a public https:// image; the asynchronous one reads its
         # inputs from Cloud Storage, as it writes its outputs there.
-        _check_gs_uri(source.image_uri, f"{path}.image.source.image_uri", object_needed=True)
-    _check_features(item, path)
+        _check_gs_uri(source.image_uri, index, ".image.source.image_uri", object_needed=True)
+    _check_features(item, index)
 
 
-def _check_file_request(item: Any, path: str, *, is_async: bool) -> None:
+def _check_file_request(item: Any, index: int, *, is_async: bool) -> None:
     config = item.input_config
     uri = config.gcs_source.uri
     if config.content:
         if is_async:
             raise ValidationError(
-                f"{path}.input_config.content",
+                _at(index, ".input_config.content"),
                 "inline content is accepted only by files:annotate; give input_config.gcs_source.uri (gs://)",
             )
     elif not uri:
-        raise ValidationError(f"{path}.input_config.gcs_source.uri", "is required (gs://bucket/object)")
+        raise ValidationError(_at(index, ".input_config.gcs_source.uri"), "is required (gs://bucket/object)")
     else:
-        _check_gs_uri(uri, f"{path}.input_config.gcs_source.uri", object_needed=True)
+        _check_gs_uri(uri, index, ".input_config.gcs_source.uri", object_needed=True)
     if config.mime_type not in FILE_MIME_TYPES:
-        raise ValidationError(f"{path}.input_config.mime_type", f"must be one of {', '.join(FILE_MIME_TYPES)}")
-    _check_features(item, path)
+        raise ValidationError(_at(index, ".input_config.mime_type"), f"must be one of {', '.join(FILE_MIME_TYPES)}")
+    _check_features(item, index)
     if is_async:
-        _check_output_config(item, f"{path}.output_config")
-    else:
-        _check_pages(list(item.pages), f"{path}.pages")
+        _check_output_config(item, index)
+    elif item.pages:
+        _check_pages(list(item.pages), _at(index, ".pages"))
 
 
 def _check_pages(pages: list[int], path: str) -> None:
@@ -153,17 +159,22 @@ def _check_pages(pages: list[int], path: str) -> None:
             )
 
 
-def _check_output_config(owner: Any, path: str) -> None:
+def _check_output_config(owner: Any, index: int | None) -> None:
+    """``index``: that of the file request holding it; None for the request's own (images)."""
     if not owner.HasField("output_config"):
-        raise ValidationError(path, "is required: results are written to Cloud Storage")
+        raise ValidationError(_at(index, ".output_config"), "is required: results are written to Cloud Storage")
     config = owner.output_config
-    _check_gs_uri(config.gcs_destination.uri, f"{path}.gcs_destination.uri", object_needed=False)
+    _check_gs_uri(config.gcs_destination.uri, index, ".output_config.gcs_destination.uri", object_needed=False)
     low, high = _BATCH_SIZE_RANGE
     if config.batch_size != 0 and not low <= config.batch_size <= high:
-        raise ValidationError(f"{path}.batch_size", f"must be in [{low}, {high}], got {config.batch_size}")
+        path = _at(index, ".output_config.batch_size")
+        raise ValidationError(path, f"must be in [{low}, {high}], got {config.batch_size}")
 
 
-def _check_gs_uri(uri: str, path: str, *, object_needed: bool) -> None:
+def _check_gs_uri(uri: str, index: int | None, suffix: str, *, object_needed: bool) -> None:
+    if uri.startswith("gs://") and "/" in uri[5:] and uri[5] != "/" and (uri[-1] != "/" or not object_needed):
+        return  # the common case, decided without building the field path
+    path = _at(index, suffix)
     if not uri:
         raise ValidationError(path, "is required (gs://bucket/...)")
     if not uri.startswith("gs://"):

@@ -13,6 +13,7 @@ from typing import Any
 
 from google.longrunning import operations_proto_pb2 as operations_pb2  # messages only: operations_pb2 imports grpc
 from google.protobuf import any_pb2, json_format, timestamp_pb2
+from google.protobuf.descriptor import FieldDescriptor as _FieldDescriptor
 from google.protobuf.message import Message
 
 from vision_grpc._core.methods import METHODS
@@ -109,28 +110,83 @@ def _fast_operation(data: dict[str, Any]) -> operations_pb2.Operation | None:
 
 
 def _metadata(data: Any, target: any_pb2.Any) -> bool:
-    """Pack Vision ``OperationMetadata`` of the common shape into ``target``; False for any other shape."""
+    """Vision ``OperationMetadata`` of the common shape, written into ``target`` as ``Any.Pack`` would (its
+    type URL and serialized bytes), without building the message; False for any other shape."""
     if not isinstance(data, dict) or not data.keys() <= _FAST_METADATA_FIELDS:
         return False
     type_url = data.get("@type")
-    if not (isinstance(type_url, str) and type_url.startswith(_TYPE_URL_PREFIX)):
+    if not isinstance(type_url, str):
         return False
-    cls = LRO_TYPES.get(type_url[len(_TYPE_URL_PREFIX) :])
-    if cls is None or "state" not in cls.DESCRIPTOR.fields_by_name:
+    states = _METADATA_STATES.get(type_url)
+    if states is None:
         return False
-    meta: Any = cls()
-    state, states = data.get("state", 0), type(meta).State
-    if isinstance(state, str) and state in states.keys():
-        meta.state = states.Value(state)
+    state = data.get("state", 0)
+    if isinstance(state, str):
+        number = states.get(state)
     elif isinstance(state, int) and not isinstance(state, bool) and state in states.values():
-        meta.state = state
+        number = state
     else:
         return False
-    for key, field_name in (("createTime", "create_time"), ("updateTime", "update_time")):
-        if key in data and not _timestamp(data[key], getattr(meta, field_name)):
-            return False
-    target.Pack(meta)
+    if number is None:
+        return False
+    value = b"\x08" + _varint(number) if number else b""  # field 1, state
+    for key, tag in (("createTime", b"\x2a"), ("updateTime", b"\x32")):  # fields 5 and 6, Timestamps
+        if key in data:
+            parsed = _timestamp_of(data[key])
+            if parsed is None:
+                return False
+            seconds, nanos = parsed
+            inner = (b"\x08" + _varint(seconds) if seconds else b"") + (b"\x10" + _varint(nanos) if nanos else b"")
+            value += tag + _varint(len(inner)) + inner
+    target.type_url = type_url
+    target.value = value
     return True
+
+
+def _varint(number: int) -> bytes:
+    """Protobuf's base-128 varint of an int64 (negative numbers as their 64-bit two's complement)."""
+    number &= (1 << 64) - 1
+    out = bytearray()
+    while number > 0x7F:
+        out.append((number & 0x7F) | 0x80)
+        number >>= 7
+    out.append(number)
+    return bytes(out)
+
+
+def _metadata_states() -> dict[str, dict[str, int]]:
+    """Type URL -> state names of the OperationMetadata types whose wire form ``_metadata`` writes (state = 1,
+    create_time = 5, update_time = 6, as in v1 and v1p4beta1); the others take the generic way."""
+    out = {}
+    for name, cls in LRO_TYPES.items():
+        fields = {field.name: (field.number, field.type) for field in cls.DESCRIPTOR.fields}
+        timestamp = _FieldDescriptor.TYPE_MESSAGE
+        if fields == {
+            "state": (1, _FieldDescriptor.TYPE_ENUM),
+            "create_time": (5, timestamp),
+            "update_time": (6, timestamp),
+        }:
+            state: Any = cls.DESCRIPTOR.fields_by_name["state"]
+            out[_TYPE_URL_PREFIX + name] = {value.name: value.number for value in state.enum_type.values}
+    return out
+
+
+_METADATA_STATES = _metadata_states()
+_TIMESTAMPS: dict[str, tuple[int, int] | None] = {}  # RFC 3339 text -> (seconds, nanos): polls repeat them
+_TIMESTAMPS_KEPT = 512
+
+
+def _timestamp_of(text: Any) -> tuple[int, int] | None:
+    if not isinstance(text, str):
+        return None
+    if text in _TIMESTAMPS:
+        return _TIMESTAMPS[text]
+    target = timestamp_pb2.Timestamp()
+    parsed = (target.seconds, target.nanos) if _timestamp(text, target) else None
+    if len(_TIMESTAMPS) >= _TIMESTAMPS_KEPT:
+        _TIMESTAMPS.clear()
+    _TIMESTAMPS[text] = parsed
+    return parsed
 
 
 def _timestamp(text: Any, target: timestamp_pb2.Timestamp) -> bool:
