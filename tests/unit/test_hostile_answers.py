@@ -421,6 +421,7 @@ def test_hostile_shards_give_bounded_results_or_output_errors(shards: dict[str, 
         count = sum(1 for _ in reader(PREFIX, storage=storage))
     except OutputError as error:
         assert error.uri == PREFIX or error.uri in shards
+        assert len(error.reason) <= MESSAGE_LIMIT and error.reason.isprintable(), error.reason
     else:
         assert count <= 2000
 
