@@ -48,8 +48,9 @@ class Fallback(Exception):
     """The fast path declines this input: parse it with ``json_format``, which decides."""
 
 
-def loads(data: bytes | memoryview) -> Any:
-    """``json.loads(data)``, with msgspec's faster decoder when it is installed (same objects)."""
+def loads(data: Any) -> Any:
+    """``json.loads(data)`` (bytes, or an element from ``split_array``), with msgspec's faster decoder when it
+    is installed (the same objects)."""
     if _msgspec is not None:
         try:
             return _DECODE(data)
@@ -64,23 +65,32 @@ if _msgspec is not None:
     _LIST_OF_RAW = _msgspec.json.Decoder(list[_msgspec.Raw]).decode
 
 
-def split_array(data: bytes, array: str) -> tuple[dict[str, Any], list[memoryview]] | None:
-    """The top-level JSON object in ``data`` with ``array`` left undecoded, and that array's elements as
-    views of ``data``; None when msgspec is missing or cannot (invalid JSON, not an object, ``array`` not
-    a list...): the caller's own reader decides then. Members other than ``array`` are decoded."""
+def split_array(data: bytes, array: str, keep: set[str] | frozenset[str]) -> tuple[dict[str, Any], list[Any]] | None:
+    """The top-level JSON object in ``data``: its members (decoded if in ``keep``, else None; ``array`` None)
+    and the elements of its member ``array``, a JSON list, undecoded (buffers over ``data``, for ``loads``;
+    ``bytes()`` of one is its JSON text); None when msgspec is
+    missing or this is not such a document (invalid JSON, not an object, ``array`` not a list...): the
+    caller's own reader decides then.
+
+    Memory: ``data``, and a small object per element. As the elements are located before any is counted,
+    a document whose commas could stand for more elements than ~4 bytes of them per byte of ``data`` is
+    left to the caller's reader (hostile: ``[0,0,0,...]``), which stops counting at its own limit.
+    """
     if _msgspec is None:
         return None
     try:
         top = _OBJECT_OF_RAW(data)
         raw = top.get(array)
-        elements = [] if raw is None else _LIST_OF_RAW(raw)
-        members = {key: None if key == array else _DECODE(value) for key, value in top.items()}
-        if raw is not None and members.get(array, 0) is not None:  # "responses": null
+        if raw is not None and _RAW_SIZE * (data.count(b",") + 1) > 4 * len(data) + (1 << 20):
             return None
-        views = [memoryview(element) for element in elements]
+        elements = [] if raw is None else _LIST_OF_RAW(raw)
+        members = {key: _DECODE(value) if key in keep and key != array else None for key, value in top.items()}
     except Exception:  # noqa: BLE001 - not for the fast path: the caller's reader gives the verdict
         return None
-    return members, views
+    return members, elements
+
+
+_RAW_SIZE = 56  # bytes per located element: a msgspec.Raw and its list slot
 
 
 # -- the precompiled walk ----------------------------------------------------------------------------
@@ -102,7 +112,13 @@ _INTEGERS = {
     FieldDescriptor.TYPE_SFIXED32,
     FieldDescriptor.TYPE_SFIXED64,
 }
-Table = dict[str, tuple[str, int, Any]]  # JSON key -> (field name, kind, table of the message or enum names)
+
+
+class Table(dict[str, tuple[str, int, Any]]):
+    """JSON key (both names of each field) -> (field name, kind, the message's table or the enum's names)."""
+
+    __slots__ = ("aliases",)
+    aliases: frozenset[str]  # the field names that differ from their JSON names: a key among them may be a duplicate
 
 
 def message_builder(cls: Any) -> Callable[[Any], Any]:
@@ -127,7 +143,8 @@ def _table(descriptor: Descriptor, tables: dict[str, Table]) -> Table:
     """The walk's table of ``descriptor`` (tables of recursive types are shared through ``tables``)."""
     if descriptor.full_name in tables:
         return tables[descriptor.full_name]
-    table: Table = {}
+    table = Table()
+    table.aliases = frozenset(field.name for field in descriptor.fields if field.name != field.json_name)
     tables[descriptor.full_name] = table
     oneofs = bool(descriptor.oneofs)
     for field in descriptor.fields:
@@ -187,8 +204,13 @@ def _points(message: Descriptor) -> tuple[frozenset[str], bool] | None:
 
 
 def _convert(table: Table, js: dict[str, Any]) -> dict[str, Any]:
-    """Keyword arguments for the message's constructor: field names, nested dicts and lists of them."""
+    """Keyword arguments for the message's constructor: field names, nested dicts and lists of them.
+
+    Raises ``Fallback``, or another exception for a ``js`` that is not a dict (no ``items``).
+    """
     out: dict[str, Any] = {}
+    aliases = table.aliases
+    twice = aliases and not aliases.isdisjoint(js)  # a proto name among the keys: is its JSON name there too?
     for key, value in js.items():
         spec = table.get(key)
         if spec is None:
@@ -196,14 +218,26 @@ def _convert(table: Table, js: dict[str, Any]) -> dict[str, Any]:
                 raise Fallback  # json_format refuses extension keys on messages without extensions
             continue  # unknown: ignored, as with ignore_unknown_fields=True
         name, kind, arg = spec
-        if name in out:
+        if twice and name in out:
             raise Fallback  # the field under both of its names: json_format merges or clears
         if value is None:
             if kind == _NEVER:
                 raise Fallback  # null is a value for google.protobuf.Value and NullValue
             out[name] = None  # json_format clears the field; the constructor skips it
-            continue
-        if kind == _POINTS:  # a list of Vertex or NormalizedVertex: checked, then given as it is
+        elif kind == _MESSAGE:
+            out[name] = _convert(arg, value)  # not a dict: no .items(), so AttributeError (-> Fallback)
+        elif kind == _STRING:
+            if type(value) is not str:
+                raise Fallback
+            out[name] = value  # lone surrogates: the constructor refuses them, json_format too
+        elif kind == _FLOAT:
+            if type(value) is float:
+                if not _FLOAT_MIN <= value <= _FLOAT_MAX:  # NaN too
+                    raise Fallback
+            elif type(value) is not int:
+                raise Fallback
+            out[name] = value
+        elif kind == _POINTS:  # a list of Vertex or NormalizedVertex: checked, then given as it is
             names, floats = arg
             if type(value) is not list:
                 raise Fallback
@@ -219,16 +253,7 @@ def _convert(table: Table, js: dict[str, Any]) -> dict[str, Any]:
         elif kind == _MESSAGES:
             if type(value) is not list:
                 raise Fallback
-            items = []
-            for item in value:
-                if type(item) is not dict:
-                    raise Fallback
-                items.append(_convert(arg, item))
-            out[name] = items
-        elif kind == _MESSAGE:
-            if type(value) is not dict:
-                raise Fallback
-            out[name] = _convert(arg, value)
+            out[name] = [_convert(arg, item) for item in value]  # items that are not dicts: as for _MESSAGE
         elif kind < _REPEATED:
             if kind == _EMPTY and value == []:
                 continue  # an empty list of a well-known type (Status.details): nothing to set
