@@ -321,7 +321,7 @@ def _parse(
     except _TooMany:
         raise OutputError(uri, f"holds more {unit} responses than the {expected} its name says") from None
     if found is not dict or not keys & members.keys():
-        what = f"keys {sorted(members)[:5]}" if found is dict else f"a JSON {found.__name__}"
+        what = f"keys {describe(str(sorted(members)[:5]), 200)}" if found is dict else f"a JSON {found.__name__}"
         raise OutputError(
             uri, f"is not the expected {name}: expected a JSON object with {' or '.join(sorted(keys))}, found {what}"
         )
@@ -543,11 +543,13 @@ def _read_file_prefix(module: ModuleType, prefix: str, storage: Storage, text: b
         message = parsed.header
         uri = _input_uri_of(parsed)
         if input_uri is not None and uri != input_uri:
-            raise OutputError(shard.uri, f"is for {uri}, but the shards before it under {prefix} are for {input_uri}")
+            shown, before = describe(uri, 200), describe(input_uri, 200)  # text of the file: shown as text only
+            raise OutputError(shard.uri, f"is for {shown}, but the shards before it under {prefix} are for {before}")
         input_uri = uri
         if message.total_pages and shards[-1].last != message.total_pages:
             raise OutputError(
-                prefix, f"{uri} has {message.total_pages} pages but the shards cover pages 1-{shards[-1].last}"
+                prefix,
+                f"{describe(uri, 200)} has {message.total_pages} pages but the shards cover pages 1-{shards[-1].last}",
             )
         yield from (_file_texts if text else _file_pages)(module, parsed, uri)
 
