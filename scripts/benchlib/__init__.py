@@ -16,6 +16,7 @@ Measuring and summarising:
     ``cold``      cold start in fresh interpreters
     ``lag``       operation notice lag, in the background
     ``polling``   1, 64 and 512 operations waited at once within one client's poll budget
+    ``reading``   reading 1, 100 and 2000 pages of output shards: ours vs the official path, fresh processes
     ``run``       one run, phase by phase, always cleaning up
 
 Results:

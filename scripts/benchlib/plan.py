@@ -68,6 +68,9 @@ class Plan:
     # 512 operations at 10/s take a minute (51 s a round): the full run only; quick runs 512 at 100/s.
     poll_cases: tuple[PollCase, ...] = (PollCase(1, 2.0), PollCase(64, 2.0), PollCase(512, 2.0))
     profile_calls: int = 2000
+    reading_pages: tuple[int, ...] = (1, 100, 2000)  # pages of output shards read (reading phase)
+    reading_reps: int = 3
+    reading_official_max_pages: int = 2000  # the official way costs ~10-30 ms of CPU a page
 
     @classmethod
     def for_mode(cls, mode: Mode) -> Plan:
@@ -86,6 +89,8 @@ class Plan:
             lag_cases=(LagCase(0.3, 3), LagCase(3.0, 1)),
             poll_cases=(PollCase(1, 2.0), PollCase(64, 2.0), PollCase(512, 2.0, budget=100.0)),
             profile_calls=500,
+            reading_reps=3,
+            reading_official_max_pages=100,
         )
         if mode == "quick":
             return quick
@@ -100,4 +105,6 @@ class Plan:
             lag_cases=(LagCase(0.3, 1),),
             poll_cases=(PollCase(1, 0.3), PollCase(16, 0.3, budget=100.0)),
             profile_calls=50,
+            reading_pages=(1, 20),
+            reading_reps=1,
         )

@@ -55,6 +55,7 @@ def render(result: Result) -> str:
         _cold(result),
         _lag(result),
         _polling(result),
+        _reading(result),
         _targets(result),
     ]
     if result.errors:
@@ -265,6 +266,51 @@ def _polling(result: Result) -> str:
         for r in result.polling
     ]
     return f"{intro}\n\n{md_table(headers, rows, 'lrrrrrrrrrrrrr')}"
+
+
+def _reading(result: Result) -> str:
+    intro = (
+        "Reading results: N pages of dense OCR output shards (20 pages a shard, each page ~50 KB of JSON "
+        "down to symbols), every page once, streaming, each way in a fresh process (repetitions rotate "
+        "the order); CPU = the process's CPU time while reading, per page; speedup = median of "
+        "per-repetition ratios of the official way's CPU to this way's; RSS growth = peak RSS while reading "
+        "minus RSS before reading, and per the largest shard's JSON size:"
+    )
+    headers = [
+        "way",
+        "pages",
+        "JSON MB",
+        "CPU ms/page",
+        "CPU ms/page, each run",
+        "wall ms/page",
+        "speedup vs official",
+        "peak RSS MB",
+        "RSS growth MB",
+        "growth / shard",
+        "reps",
+    ]
+    labels = {
+        "official": "official AnnotateFileResponse.from_json",
+        "ours": "read_file_results",
+        "ours_text": "read_file_text",
+    }
+    rows = [
+        [
+            labels.get(r.way, r.way),
+            str(r.pages),
+            fmt(r.json_mb, 1),
+            fmt(r.cpu_ms_per_page, 2),
+            " / ".join(fmt(value, 2) for value in r.cpu_ms_per_page_runs),
+            fmt(r.wall_ms_per_page, 2),
+            fmt_ratio(r.speedup_vs_official),
+            fmt(r.rss_peak_mb, 0),
+            fmt(r.rss_growth_mb, 1),
+            fmt(r.growth_per_shard, 1, "x"),
+            str(r.reps),
+        ]
+        for r in result.reading
+    ]
+    return f"{intro}\n\n{md_table(headers, rows, 'lrrrrrrrrrr')}"
 
 
 def _targets(result: Result) -> str:

@@ -171,6 +171,25 @@ class PollRow:
 
 
 @dataclass(frozen=True)
+class ReadingRow:
+    """Reading N pages of output shards in a fresh process, every page once (medians over repetitions)."""
+
+    way: str  # official (proto-plus from_json), ours (read_file_results), ours_text (read_file_text)
+    pages: int
+    shards: int
+    json_mb: float  # all shards
+    largest_shard_mb: float
+    reps: int
+    cpu_ms_per_page: float  # the process's CPU time while reading, per page
+    cpu_ms_per_page_runs: list[float]
+    wall_ms_per_page: float
+    speedup_vs_official: float | None  # median of per-repetition ratios official CPU / this way's CPU
+    rss_peak_mb: float  # the process's peak RSS while reading
+    rss_growth_mb: float  # that peak minus the RSS before reading: what reading added at its peak
+    growth_per_shard: float  # that growth over the largest shard's JSON size
+
+
+@dataclass(frozen=True)
 class Target:
     """One goal: ``value`` compared with ``limit`` (``<=`` or ``>=``)."""
 
@@ -233,6 +252,7 @@ class Result:
     cold: list[ColdRow] = field(default_factory=list)
     lag: list[LagRow] = field(default_factory=list)
     polling: list[PollRow] = field(default_factory=list)
+    reading: list[ReadingRow] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     logs: str | None = None  # the child processes' logs, kept when something failed

@@ -18,11 +18,12 @@ from .plan import Plan
 from .polling import measure_polling
 from .processes import BenchError, Rig, open_rig
 from .protocol import Profile
+from .reading import measure_reading
 from .results import Machine, Result
 from .series import OURS_SYNC
 from .targets import evaluate
 
-PHASES = ("latency", "throughput", "decode", "polling", "cold", "lag")
+PHASES = ("latency", "throughput", "decode", "polling", "cold", "lag", "reading")
 
 
 def run(plan: Plan, *, phases: tuple[str, ...] = PHASES, progress: bool = True, profile: bool = False) -> Result:
@@ -70,6 +71,8 @@ def _measure(rig: Rig, plan: Plan, phases: tuple[str, ...], profile: bool, resul
     if lag is not None:
         rig.say("waiting for the lag cases")
         result.lag = lag.finish()
+    if "reading" in phases:  # fresh processes only: after the lag cases, on a quiet rig
+        result.reading = measure_reading(rig, plan.reading_pages, plan.reading_reps, plan.reading_official_max_pages)
     if profile:
         result.profile = _profile_ours(rig, plan.profile_calls)
 

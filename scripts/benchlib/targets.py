@@ -6,7 +6,7 @@ import math
 
 from .plan import THROUGHPUT_CONCURRENCY
 from .report import fmt, fmt_ratio
-from .results import ColdRow, LagRow, LatencyRow, PollRow, Result, Target, ThroughputRow
+from .results import ColdRow, LagRow, LatencyRow, PollRow, ReadingRow, Result, Target, ThroughputRow
 from .series import LATENCY_CALLS
 
 
@@ -24,7 +24,22 @@ def evaluate(result: Result) -> list[Target]:
     targets.extend(_lag(row) for row in result.lag if row.role == "ours")
     for row in result.polling:
         targets.extend(_polling(row))
+    targets.extend(_reading(row) for row in result.reading if row.way != "official" and row.pages >= 100)
     return targets
+
+
+def _reading(row: ReadingRow) -> Target:
+    """read_file_results >= 5x the official path per page, read_file_text >= 20x (CPU time)."""
+    limit, what = (20.0, "read_file_text") if row.way == "ours_text" else (5.0, "read_file_results")
+    official = "official CPU per page" if row.speedup_vs_official is not None else "no official run at this size"
+    return Target(
+        f"reading {row.pages} pages: {what} speedup vs official",
+        _number(row.speedup_vs_official),
+        limit,
+        ">=",
+        detail=f"{fmt(row.cpu_ms_per_page, 2)} ms CPU/page ({official}); RSS growth {fmt(row.growth_per_shard, 1)}x "
+        "the largest shard",
+    )
 
 
 def _number(value: float | None) -> float:
