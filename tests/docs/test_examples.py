@@ -40,7 +40,7 @@ from vision_grpc.testing import Emulator
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 RUNNER = Path(__file__).with_name("_runner.py")
-PAGE_TIMEOUT = 120.0  # seconds for one page's blocks (or its pytest run)
+PAGE_TIMEOUT = 240.0  # seconds for one page's blocks (or its pytest run); ~2-6 s each on 2 idle cores
 OPERATION_SECONDS = 0.2
 
 # Fence languages that are not run (shell, output, config); "python" is the only one that is.
@@ -180,6 +180,7 @@ def run(command: list[str], cwd: Path, env: dict[str, str], what: str) -> str:
     return output
 
 
+@pytest.mark.timeout(2 * PAGE_TIMEOUT + 30)  # a page's script, then its pytest files
 @pytest.mark.parametrize("page", PAGES_WITH_EXAMPLES, ids=lambda page: page.name)
 def test_page_examples_run(page: Page, page_emulator: Emulator, tmp_path: Path) -> None:
     workdir = tmp_path / "work"
