@@ -264,6 +264,9 @@ class _Parsed:
         """Response ``index``'s context.page_number, text, words and error (as ``_Annotated.error``), read from
         its JSON without building the message; from the message (``response``) when the JSON is odd there."""
         try:
+            span = self.spans[index]
+            if _TEXT_DECODER is not None and type(span) is not tuple:  # msgspec: only the fields read
+                return _text_from_structs(_TEXT_DECODER(span), self.response_cls)
             return _text_of(self._json(index), self.response_cls)
         except Exception:  # noqa: BLE001 - odd JSON (or nested too deeply): the message's way decides
             pass
@@ -631,6 +634,87 @@ def _text_of(js: Any, response_cls: Any) -> tuple[int, str, tuple[Word, ...], An
     if status is not None:
         error = _error(_builder(response_cls)({"error": status}))
     return number, text, tuple(words), error
+
+
+def _text_from_structs(response: Any, response_cls: Any) -> tuple[int, str, tuple[Word, ...], Any]:
+    """``_text_of`` from msgspec's decoding into the ``_Text*`` structs: what ``PageText`` holds, the rest of
+    the page (bounding boxes, text_annotations...) skipped by the decoder. ``Fallback`` when odd there."""
+    if response.full_text_annotation is not _UNSET:
+        raise jsonpb.Fallback  # the proto name: the dict way reads it (and sees a duplicate)
+    number, text, words, error = 0, "", [], None
+    context = response.context
+    if context is not _UNSET and context is not None:
+        number = _member(_object(context), "pageNumber", "page_number", int) or 0
+        if not -(2**31) <= number < 2**31:
+            raise jsonpb.Fallback
+    annotation = response.fullTextAnnotation
+    if annotation:
+        found = annotation.text
+        if found is not _UNSET and found is not None:
+            if type(found) is not str:
+                raise jsonpb.Fallback
+            text = found
+        names = _break_names(response_cls)
+        for page in annotation.pages or ():
+            for block in page.blocks or ():
+                for paragraph in block.paragraphs or ():
+                    for word in paragraph.words or ():
+                        chars, after = [], ""
+                        for symbol in word.symbols or ():
+                            char = symbol.text
+                            chars.append("" if char is _UNSET or char is None else char)
+                            prop = symbol.property
+                            kind = None
+                            if prop is not _UNSET and prop is not None:
+                                found = _member(_object(prop), "detectedBreak", "detected_break", dict)
+                                kind = None if found is None else found.get("type")
+                            if kind is not None and (type(kind) not in (str, int) or kind not in names):
+                                raise jsonpb.Fallback
+                            after = "" if kind is None else names[kind]
+                        words.append(Word("".join(chars), after))
+    if _SURROGATE.search(text) or any(_SURROGATE.search(word.text) for word in words):
+        raise jsonpb.Fallback
+    status = response.error
+    if status is not _UNSET and status is not None:
+        error = _error(_builder(response_cls)({"error": _object(status)}))
+    return number, text, tuple(words), error
+
+
+_UNSET: Any = None  # msgspec.UNSET, when msgspec is there
+_TEXT_DECODER: Any = None  # msgspec's decoder of a page into the _Text* structs: only the fields PageText reads
+
+if jsonpb.FAST_JSON:  # typed where the type decides (strings, lists of messages): else it fails, other ways decide
+    import msgspec
+    from msgspec import UNSET as _UNSET
+    from msgspec import UnsetType as _Unset
+
+    class _TextSymbol(msgspec.Struct):
+        text: str | None | _Unset = _UNSET
+        property: Any = _UNSET
+
+    class _TextWord(msgspec.Struct):
+        symbols: list[_TextSymbol] | None | _Unset = _UNSET
+
+    class _TextParagraph(msgspec.Struct):
+        words: list[_TextWord] | None | _Unset = _UNSET
+
+    class _TextBlock(msgspec.Struct):
+        paragraphs: list[_TextParagraph] | None | _Unset = _UNSET
+
+    class _TextPage(msgspec.Struct):
+        blocks: list[_TextBlock] | None | _Unset = _UNSET
+
+    class _TextAnnotation(msgspec.Struct):
+        text: Any = _UNSET
+        pages: list[_TextPage] | None | _Unset = _UNSET
+
+    class _TextResponse(msgspec.Struct):
+        fullTextAnnotation: _TextAnnotation | None | _Unset = _UNSET  # noqa: N815 - the JSON name
+        full_text_annotation: Any = _UNSET
+        context: Any = _UNSET
+        error: Any = _UNSET
+
+    _TEXT_DECODER = msgspec.json.Decoder(_TextResponse).decode
 
 
 def _member(js: dict[str, Any], json_name: str, name: str, kind: type) -> Any:
