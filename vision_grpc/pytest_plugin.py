@@ -12,7 +12,9 @@ that use them.
   conftest.py; the fixtures below use it.
 * ``vision_emulator_env`` (function): the same emulator, with ``VISION_EMULATOR_HOST`` (and
   ``VISION_EMULATOR_REST_HOST``) set for the test's duration, so that code under test that builds
-  ``Client()`` / ``AsyncClient()`` itself (no ``endpoint=``) reaches it, anonymously.
+  ``Client()`` / ``AsyncClient()`` itself (no ``endpoint=``) reaches it, anonymously; and
+  ``STORAGE_EMULATOR_HOST``, so that its ``google.cloud.storage.Client()`` reads and writes the
+  emulator's objects through its Cloud Storage API.
 * ``vision_client`` (function): a ``vision_grpc.Client`` connected to it over gRPC, closed after the test.
 """
 
@@ -34,7 +36,8 @@ OPERATION_SECONDS = 0.2
 
 @pytest.fixture(scope="session")
 def vision_emulator() -> Iterator[Emulator]:
-    """A running Vision emulator for the session (gRPC ``.grpc_target``, REST ``.rest_url``)."""
+    """A running Vision emulator for the session (gRPC ``.grpc_target``, REST ``.rest_url``, Cloud Storage
+    ``.storage_url``)."""
     from vision_grpc.testing import Emulator
 
     with Emulator(operation_seconds=OPERATION_SECONDS) as emulator:
@@ -43,7 +46,8 @@ def vision_emulator() -> Iterator[Emulator]:
 
 @pytest.fixture
 def vision_emulator_env(vision_emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
-    """``vision_emulator``, with ``VISION_EMULATOR_HOST`` / ``VISION_EMULATOR_REST_HOST`` set during the test."""
+    """``vision_emulator``, with ``VISION_EMULATOR_HOST`` / ``VISION_EMULATOR_REST_HOST`` and
+    ``STORAGE_EMULATOR_HOST`` set during the test."""
     from vision_grpc._core.options import EMULATOR_HOST_ENV, EMULATOR_REST_HOST_ENV
 
     grpc_address = vision_emulator.grpc_target
@@ -53,6 +57,10 @@ def vision_emulator_env(vision_emulator: Emulator, monkeypatch: pytest.MonkeyPat
         monkeypatch.setenv(EMULATOR_REST_HOST_ENV, rest_address)
     else:
         monkeypatch.delenv(EMULATOR_REST_HOST_ENV, raising=False)
+    try:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", vision_emulator.storage_host)
+    except RuntimeError:  # a vision_emulator fixture of the user's own, with gcs=False: theirs to set
+        pass
     return vision_emulator
 
 

@@ -2,7 +2,9 @@
 
 Use it as a context manager (or ``start()``/``stop()``) in a fixture; point a client at
 ``grpc_target`` (gRPC) or ``rest_url`` (HTTP/1.1 JSON); stage inputs with ``put_object`` and read outputs with
-``get_object``/``list_objects``; inject faults and read the recorded calls through ``service``::
+``get_object``/``list_objects``, or with google-cloud-storage through the Cloud Storage JSON API at
+``storage_url`` (export it as ``STORAGE_EMULATOR_HOST``); inject faults and read the recorded calls through
+``service``::
 
     with Emulator(operation_seconds=0.2) as emulator:
         emulator.put_object("gs://bucket/in.pdf", pdf_bytes)
@@ -10,6 +12,16 @@ Use it as a context manager (or ``start()``/``stop()``) in a fixture; point a cl
         ...
         emulator.service.faults.fail_next("GetOperation", "UNAVAILABLE")
         emulator.service.faults.fail_next_operation("UNAVAILABLE")  # the next operation to finish fails
+
+The Cloud Storage API (``vision_grpc.emulator.gcs_server``, on by default: it starts in about a millisecond;
+``gcs=False`` turns it off) serves the same directory the emulator reads inputs from and writes outputs to,
+so ``storage.Client()`` with ``STORAGE_EMULATOR_HOST=emulator.storage_host`` creates buckets, uploads inputs
+and lists and downloads outputs, as against Cloud Storage::
+
+    with Emulator() as emulator:
+        os.environ["STORAGE_EMULATOR_HOST"] = emulator.storage_host  # "http://127.0.0.1:PORT"
+        bucket = google.cloud.storage.Client().create_bucket("bucket")
+        bucket.blob("in.pdf").upload_from_filename("in.pdf")
 
 Operations finish (their outputs are written) at their due time whether or not anyone polls: a
 background thread of the service runs them, stopped by ``stop()``. The server binds 127.0.0.1
@@ -38,6 +50,7 @@ from types import TracebackType
 
 from vision_grpc.emulator._annotate import AnnotatorRegistry
 from vision_grpc.emulator._service import EmulatorService
+from vision_grpc.emulator.gcs_server import GcsServer
 from vision_grpc.emulator.grpc_server import GrpcServer
 from vision_grpc.emulator.rest_server import RestServer
 from vision_grpc.emulator.single_port import Refusal, SinglePortFront
@@ -47,7 +60,8 @@ __all__ = ["Emulator"]
 
 class Emulator:
     """The emulator in-process: gRPC on ``host:port`` (default 127.0.0.1, any free port), REST on its own port;
-    or, with ``single_port=True``, both on ``host:port`` (``endpoint``) behind a front that can refuse HTTP/2."""
+    or, with ``single_port=True``, both on ``host:port`` (``endpoint``) behind a front that can refuse HTTP/2.
+    The Cloud Storage JSON API (``gcs=True``) listens on a port of its own (``storage_url``)."""
 
     def __init__(
         self,
@@ -62,6 +76,7 @@ class Emulator:
         single_port: bool = False,
         http2: bool = True,
         http2_refusal: Refusal = "400",
+        gcs: bool = True,
     ) -> None:
         if not single_port and (not http2 or http2_refusal != "400"):
             raise ValueError("http2 and http2_refusal apply to single_port=True only")
@@ -78,6 +93,8 @@ class Emulator:
         self._single_port = single_port
         self._http2, self._http2_refusal = http2, http2_refusal
         self._front: SinglePortFront | None = None
+        self._gcs_enabled = gcs
+        self._gcs: GcsServer | None = None
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -115,6 +132,9 @@ class Emulator:
                 self._grpc.start()
                 self._rest = RestServer(self._service, self._host, 0)
                 self._rest.start()
+            if self._gcs_enabled:
+                self._gcs = GcsServer(self._service.storage, self._host, 0)
+                self._gcs.start()
         except BaseException:
             self.stop()
             raise
@@ -124,12 +144,15 @@ class Emulator:
         """Stop the servers (running calls get one second) and the service's finisher thread, and remove
         a temporary storage dir."""
         front, self._front = self._front, None
+        gcs_server, self._gcs = self._gcs, None
         grpc_server, self._grpc = self._grpc, None
         rest_server, self._rest = self._rest, None
         service, self._service = self._service, None
         try:
             if front is not None:
                 front.stop()
+            if gcs_server is not None:
+                gcs_server.stop()
             if rest_server is not None:
                 rest_server.stop()
             if grpc_server is not None:
@@ -186,6 +209,21 @@ class Emulator:
                 "the emulator is not started" if self._service is None else "this emulator has no single port"
             )
         return self._front
+
+    @property
+    def storage_url(self) -> str:
+        """``"http://127.0.0.1:PORT"``: the Cloud Storage JSON API over ``storage_dir`` (``gcs=True``)."""
+        if self._gcs is None:
+            raise RuntimeError(
+                "the emulator is not started" if self._service is None else "this emulator has no Cloud Storage API"
+            )
+        return self._gcs.url
+
+    @property
+    def storage_host(self) -> str:
+        """The value to export as ``STORAGE_EMULATOR_HOST`` for google-cloud-storage (and ``GcsStorage``):
+        ``storage_url``, since that variable, despite its name, holds the scheme too."""
+        return self.storage_url
 
     @property
     def storage_dir(self) -> Path:

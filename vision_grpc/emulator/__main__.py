@@ -6,6 +6,10 @@ scripts can start it with ``--port 0`` and read the ports, then serves until int
 exits cleanly (status 0). Without ``--storage`` objects live in a temporary directory that is
 removed at exit.
 
+The Cloud Storage JSON API (``gcs_server``) serves the storage directory on ``--storage-port`` (0: a free
+one; ``--no-gcs`` turns it off); the export lines end with ``export STORAGE_EMULATOR_HOST=http://HOST:PORT``
+for google-cloud-storage (and ``vision-grpc outputs``) to use it.
+
 ``--single-port`` serves gRPC and REST on ``--port`` alone, as Google's endpoints do (a front,
 ``single_port``, relays each connection to the gRPC or REST server on internal loopback ports); the
 line then starts ``endpoint=HOST:PORT``. ``--no-http2`` makes that port refuse HTTP/2, like a proxy
@@ -25,6 +29,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from vision_grpc.emulator._service import EmulatorService
+from vision_grpc.emulator.gcs_server import GcsServer
 from vision_grpc.emulator.grpc_server import GrpcServer
 from vision_grpc.emulator.rest_server import RestServer
 from vision_grpc.emulator.single_port import SinglePortFront
@@ -38,6 +43,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=0, help="gRPC port; 0 picks a free one (default: 0)")
     parser.add_argument("--rest-port", type=int, default=0, help="HTTP/1.1 JSON port; 0 picks a free one")
     parser.add_argument("--storage", metavar="DIR", help="directory standing in for gs:// (default: a temp dir)")
+    parser.add_argument(
+        "--storage-port",
+        type=int,
+        default=0,
+        help="port of the Cloud Storage JSON API over that directory (STORAGE_EMULATOR_HOST); 0 picks a free one",
+    )
+    parser.add_argument(
+        "--no-gcs", action="store_true", help="do not serve the Cloud Storage JSON API (the directory only)"
+    )
     parser.add_argument(
         "--operation-seconds",
         type=float,
@@ -69,10 +83,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def export_lines(grpc_target: str, rest_url: str) -> list[str]:
+def export_lines(grpc_target: str, rest_url: str, storage_url: str | None = None) -> list[str]:
     """The shell lines that point clients (``Client()``, ``AsyncClient()``, the CLI) at this emulator:
     ``VISION_EMULATOR_HOST`` is the gRPC address, and ``VISION_EMULATOR_REST_HOST`` the REST one when
-    it differs. An unspecified bind address (``0.0.0.0``, ``::``) is shown as loopback, to dial."""
+    it differs; ``STORAGE_EMULATOR_HOST`` (``http://host:port``, as google-cloud-storage wants it) the
+    Cloud Storage API's, when served. An unspecified bind address (``0.0.0.0``, ``::``) is shown as
+    loopback, to dial."""
     dialable = {"0.0.0.0": "127.0.0.1", "[::]": "[::1]"}
 
     def address(target: str) -> str:
@@ -82,6 +98,8 @@ def export_lines(grpc_target: str, rest_url: str) -> list[str]:
     lines = [f"export VISION_EMULATOR_HOST={address(grpc_target)}"]
     if address(rest_url) != address(grpc_target):
         lines.append(f"export VISION_EMULATOR_REST_HOST={address(rest_url)}")
+    if storage_url is not None:
+        lines.append(f"export STORAGE_EMULATOR_HOST=http://{address(storage_url)}")
     return lines
 
 
@@ -112,8 +130,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = GrpcServer(service, "127.0.0.1" if single else args.host, 0 if single else args.port)
     rest: RestServer | None = None
     front: SinglePortFront | None = None
+    gcs: GcsServer | None = None
     try:
         server.start()
+        if not args.no_gcs:
+            try:
+                gcs = GcsServer(service.storage, args.host, args.storage_port)
+            except OSError as exc:
+                raise OSError(f"cannot bind the Cloud Storage API to {args.host}:{args.storage_port}: {exc}") from None
+            gcs.start()
+        storage_url = gcs.url if gcs is not None else None
         rest = RestServer(service, "127.0.0.1" if single else args.host, 0 if single else args.rest_port)
         rest.start()
         if single:
@@ -131,10 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"vision-grpc emulator: endpoint={front.endpoint} grpc={server.target} rest={rest.url} "
                 f"storage={service.storage.root}"
             )
-            print("\n".join(export_lines(front.endpoint, f"http://{front.endpoint}")), flush=True)
+            print("\n".join(export_lines(front.endpoint, f"http://{front.endpoint}", storage_url)), flush=True)
         else:
             print(f"vision-grpc emulator: grpc={server.target} rest={rest.url} storage={service.storage.root}")
-            print("\n".join(export_lines(server.target, rest.url)), flush=True)
+            print("\n".join(export_lines(server.target, rest.url, storage_url)), flush=True)
         while not stop.wait(0.5):
             pass
     except OSError as exc:
@@ -143,6 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if front is not None:
             front.stop()
+        if gcs is not None:
+            gcs.stop()
         if rest is not None:
             rest.stop()
         server.stop(grace=1.0)
