@@ -1,8 +1,10 @@
 """The suite's one shared emulator, and the reset that keeps tests sharing it apart.
 
 ``emulator`` (session): one in-process ``vision_grpc.testing.Emulator`` (gRPC and REST on 127.0.0.1, free ports,
-a temporary storage dir, operations done after ``OPERATION_SECONDS``) for every test package. A test that needs
-other settings, a storage dir of its own or a process to kill starts its own ``Emulator`` explicitly.
+a temporary storage dir, operations done after ``OPERATION_SECONDS``, text read from PDF text layers: exact and
+fast, where OCR takes a second or two a page) for every test package. A test that needs
+other settings (OCR: tests/emulator/test_ocr*.py), a storage dir of its own or a process to kill starts its own
+``Emulator`` explicitly.
 
 ``emulator_reset`` (function, autouse): around each test that uses ``emulator`` (directly or through another
 fixture): before it, waits (bounded) until the stored operations of earlier tests have finished, so none of
@@ -20,6 +22,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from vision_grpc.emulator import AnnotatorRegistry
 from vision_grpc.testing import Emulator
 
 OPERATION_SECONDS = 0.2
@@ -28,7 +31,7 @@ QUIET_TIMEOUT = 10.0  # seconds to wait for earlier tests' operations to finish
 
 @pytest.fixture(scope="session")
 def emulator() -> Iterator[Emulator]:
-    with Emulator(operation_seconds=OPERATION_SECONDS) as running:
+    with Emulator(operation_seconds=OPERATION_SECONDS, annotators=AnnotatorRegistry(ocr=False)) as running:
         yield running
 
 

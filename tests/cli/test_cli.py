@@ -188,6 +188,10 @@ def test_demo_command_end_to_end() -> None:
     )
     assert done.returncode == 0, done.stderr
     document = json.loads(done.stdout)
-    assert [p["page"] for p in document["pages"]] == [1, 2, 3]
+    pages = [(p["input"].rsplit("/", 1)[-1], p["page"]) for p in document["pages"]]
+    scanned = [("scan.pdf", 1)] if document["ocr"] else []  # the scanned page needs the OCR engine
+    assert pages == [("sample.pdf", 1), ("sample.pdf", 2), ("sample.pdf", 3), *scanned]
     assert document["words"] > 100
     assert document["pages"][0]["first_lines"][0] == "Juniper Valley Orchards Quarterly Report"
+    if document["ocr"]:
+        assert document["pages"][3]["first_lines"][0] == "Delivery Note DN-2031-118"  # read from its pixels

@@ -145,6 +145,7 @@ def test_an_object_that_appears_after_submit_fails_the_operation_with_invalid_ar
     submitted: Any = service.call(submit, _images("gs://names/in.png", "gs://names/late/a/out/"), {})
     service.storage.write("gs://names/late/a", b"created while the operation ran")
     clock.advance(2.0)
+    assert service.operations.finisher.wait_idle()
     done: Any = service.call(get, operations_pb2.GetOperationRequest(name=submitted.name), {})
     assert done.done and done.error.code == code_pb2.INVALID_ARGUMENT, done.error
     bad_request = error_details_pb2.BadRequest()

@@ -75,6 +75,7 @@ def test_life_cycle_follows_the_clock(new_service: Callable[..., EmulatorService
     assert _metadata(running).update_time.ToMilliseconds() == 1_700_000_000_500  # RUNNING from a quarter in
     assert service.storage.list("gs://b/out/") == []  # nothing is written before the due time
     clock.advance(1.5)
+    assert service.operations.finisher.wait_idle()  # the job runs on a worker, never in a read
     done = read()
     assert (_metadata(done).state, done.done, done.HasField("response")) == (State.DONE, True, True)
     assert service.storage.list("gs://b/out/") == ["gs://b/out/output-1-to-3.json"]
@@ -91,6 +92,7 @@ def test_zero_second_operations_are_created_then_done(new_service: Callable[...,
     request = _files_request("gs://b/in.pdf", "gs://b/o/")
     submitted: Any = service.call(METHODS[("v1", "AsyncBatchAnnotateFiles")], request, {})
     assert _metadata(submitted).state == State.CREATED and not submitted.done
+    assert service.operations.finisher.wait_idle()
     done: Any = service.call(OPERATIONS["GetOperation"], operations_pb2.GetOperationRequest(name=submitted.name), {})
     assert _metadata(done).state == State.DONE and done.done
 
@@ -234,6 +236,7 @@ def test_store_evicts_oldest_done_and_refuses_when_all_pending(new_service: Call
         service.call(submit, _files_request("gs://b/in.pdf", "gs://b/3/"), {})
     assert info.value.code == code_pb2.RESOURCE_EXHAUSTED
     clock.advance(5)  # both are past due, and nobody read them
+    assert service.operations.finisher.wait_idle()  # the workers finish them (a submit never runs a job)
     service.call(submit, _files_request("gs://b/in.pdf", "gs://b/3/"), {})
     assert len(service.store) == 2 and service.store.get(first.name) is None
     # Evicted only after its job ran: its outputs are written (and the other past-due one's too).

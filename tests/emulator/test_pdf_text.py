@@ -1,4 +1,8 @@
-"""Text of PDF text layers: the bundled sample through a real emulator, sync and async, both versions."""
+"""Text of PDF text layers: the bundled sample through a real emulator, sync and async, both versions.
+
+The emulator here reads text layers (``AnnotatorRegistry(ocr=False)``) whether or not the OCR engine is
+installed; tests/emulator/test_ocr.py covers OCR.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ from tests._support import RPC_TIMEOUT, VERSIONS, make_pdf, wait_done
 from vision_grpc._gen.v1 import image_annotator_pb2 as v1
 from vision_grpc._gen.v1 import image_annotator_pb2_grpc as v1_grpc
 from vision_grpc.demo import SAMPLE_PAGES, sample_pdf, sample_texts
-from vision_grpc.emulator import ImageInput
+from vision_grpc.emulator import AnnotatorRegistry, ImageInput
 from vision_grpc.emulator._pdf_text import INSTALL_HINT, OCR_NOT_IMPLEMENTED, Box, _display, annotate_text
 from vision_grpc.errors import ApiError
 from vision_grpc.testing import Emulator
@@ -44,8 +48,8 @@ def _script() -> ModuleType:
 
 @pytest.fixture(scope="module")
 def emu() -> Iterator[Emulator]:
-    """Our own emulator: other modules re-register text annotators on the shared one."""
-    with Emulator(operation_seconds=0.05) as running:
+    """Our own emulator, reading text layers: other modules re-register text annotators on the shared one."""
+    with Emulator(operation_seconds=0.05, annotators=AnnotatorRegistry(ocr=False)) as running:
         yield running
 
 

@@ -1,4 +1,4 @@
-"""A bundled sample document for demos and tests: a 3-page PDF with a real text layer.
+"""Bundled sample documents for demos and tests: a 3-page PDF with a real text layer, and a scanned page.
 
 ``sample_pdf()`` returns the bytes of ``sample.pdf``, a made-up quarterly report and invoice of a
 fictional orchard cooperative, written in Helvetica by ``scripts/make_sample_pdf.py`` from
@@ -6,6 +6,10 @@ fictional orchard cooperative, written in Helvetica by ``scripts/make_sample_pdf
 has a font size and paragraphs; a paragraph is a tuple of lines; words are separated by single
 spaces. ``sample_texts()`` gives each page's text as the Vision service writes
 ``full_text_annotation.text``: every line followed by ``"\\n"``. The text is ASCII only.
+
+``scan_pdf()`` returns ``scan.pdf``: one half-letter page that is only a picture (a black-and-white
+200 dpi "scan", slightly skewed and speckled, no text layer) of ``SCAN_PAGE``, a delivery note of the
+same cooperative; the same script makes it. Only OCR reads it; ``scan_text()`` is what it says.
 
     from vision_grpc.demo import sample_pdf
     emulator.put_object("gs://bucket/sample.pdf", sample_pdf())
@@ -16,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 
-__all__ = ["SAMPLE_PAGES", "SampleBlock", "sample_pdf", "sample_texts"]
+__all__ = ["SAMPLE_PAGES", "SCAN_PAGE", "SampleBlock", "sample_pdf", "sample_texts", "scan_pdf", "scan_text"]
 
 
 @dataclass(frozen=True)
@@ -105,14 +109,47 @@ SAMPLE_PAGES: tuple[tuple[SampleBlock, ...], ...] = (
 )
 
 
+# The scanned delivery note (a half-letter page): what scan.pdf shows, as a picture only.
+SCAN_PAGE: tuple[SampleBlock, ...] = (
+    _title("Delivery Note DN-2031-118"),
+    SampleBlock(
+        11,
+        (
+            ("Juniper Valley Orchards, 4 Mill Road, Juniper Valley",),
+            ("Delivered to: Copperleaf Market, 12 Lantern Street,", "Riverton, on 21 October 2031 at 7:40."),
+        ),
+    ),
+    SampleBlock(
+        11,
+        (
+            ("- 40 crates of Honeycrisp apples",),
+            ("- 12 crates of Conference pears",),
+            ("- 6 boxes of dried cherries",),
+        ),
+    ),
+    SampleBlock(11, (("Received in good order. Signed: M. Alder",),)),
+)
+
+
+def _text(page: tuple[SampleBlock, ...]) -> str:
+    return "".join(f"{line}\n" for block in page for paragraph in block.paragraphs for line in paragraph)
+
+
 def sample_texts() -> list[str]:
     """Each page's text: its lines in order, each followed by ``"\\n"``."""
-    return [
-        "".join(f"{line}\n" for block in page for paragraph in block.paragraphs for line in paragraph)
-        for page in SAMPLE_PAGES
-    ]
+    return [_text(page) for page in SAMPLE_PAGES]
+
+
+def scan_text() -> str:
+    """What the scanned page says: its lines in order, each followed by ``"\\n"``."""
+    return _text(SCAN_PAGE)
 
 
 def sample_pdf() -> bytes:
     """The bundled ``sample.pdf`` (3 pages, about 3 KB)."""
     return resources.files(__name__).joinpath("sample.pdf").read_bytes()
+
+
+def scan_pdf() -> bytes:
+    """The bundled ``scan.pdf`` (1 image-only page, about 30 KB)."""
+    return resources.files(__name__).joinpath("scan.pdf").read_bytes()

@@ -1,19 +1,27 @@
 """Per-image annotation: a registry from ``Feature.Type`` to annotator functions.
 
-The emulator has no vision engines. By default it computes DOCUMENT_TEXT_DETECTION and
-TEXT_DETECTION from the text layer of PDF pages (``_pdf_text``, with pypdfium2); every other
-feature yields an ``AnnotateImageResponse`` whose ``error`` is UNIMPLEMENTED naming the features
-("the emulator does not compute LABEL_DETECTION yet"), as the real service reports per-image
-failures. ``AnnotatorRegistry({})`` starts empty instead. Real or fake engines are plugged in
-with ``AnnotatorRegistry.register``: an annotator (``_image.Annotator``) receives the image
-(``_image.ImageInput``: bytes, mime type, URI, page number), the ``Feature`` and the version's
-``AnnotateImageResponse`` to fill in. Annotators must
-be deterministic: the same input must give the same output. Filled-in annotations are kept even
-when another feature fails, as the service documents.
+By default the emulator computes DOCUMENT_TEXT_DETECTION and TEXT_DETECTION (both give the same
+answer, computed once per image) by OCR (``_ocr``, the ``ocr`` extra), as the service does: of
+images, of TIFF/GIF pages and of rendered PDF pages. Without the OCR engine (not installed, or
+``AnnotatorRegistry(ocr=False)``, or ``VISION_EMULATOR_OCR=0`` in the environment) it reads the
+text layer of PDF pages instead (``_pdf_text``, with pypdfium2), says so once in the log (logger
+``vision_grpc.emulator``) when the engine is missing, and answers images with an UNIMPLEMENTED error.
+
+Every other feature yields an ``AnnotateImageResponse`` whose ``error`` is UNIMPLEMENTED naming the
+features ("the emulator does not compute LABEL_DETECTION yet"), as the real service reports
+per-image failures, in both API versions alike; the annotations it can compute are still filled
+in beside that error, as the service documents. An annotator's own ``ApiError`` (e.g. "Bad image
+data.") takes the error's place. ``AnnotatorRegistry({})`` starts empty instead. Real or fake
+engines are plugged in with ``AnnotatorRegistry.register``: an annotator (``_image.Annotator``)
+receives the image (``_image.ImageInput``: bytes, mime type, URI, page number), the ``Feature``
+and the version's ``AnnotateImageResponse`` to fill in. Annotators must be deterministic: the
+same input must give the same output.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -21,28 +29,71 @@ from typing import Any
 from google.protobuf.message import Message
 from google.rpc import code_pb2
 
+from vision_grpc.emulator import _ocr, _pdf_text
 from vision_grpc.emulator._image import Annotator, ImageInput, feature_name
-from vision_grpc.emulator._pdf_text import TEXT_ANNOTATORS
 from vision_grpc.emulator._status import copy_across, status
 from vision_grpc.errors import ApiError
 
-__all__ = ["AnnotatorRegistry", "default_annotators"]
+__all__ = ["TEXT_FEATURES", "AnnotatorRegistry", "default_annotators", "ocr_enabled"]
+
+_log = logging.getLogger(__name__)
+TEXT_FEATURES = ("DOCUMENT_TEXT_DETECTION", "TEXT_DETECTION")
+OCR_SWITCH = "VISION_EMULATOR_OCR"  # "0", "off", "false" or "no": read PDF text layers even with the engine
+_warned = threading.Event()
 
 
-def default_annotators() -> dict[str, Annotator]:
-    """The built-in annotators: both text features from PDF text layers."""
-    return dict(TEXT_ANNOTATORS)
+def ocr_enabled() -> bool:
+    """Whether the default annotators use OCR: unless ``VISION_EMULATOR_OCR`` says no (the engine may
+    still turn out to be missing: then they fall back to PDF text layers)."""
+    return os.environ.get(OCR_SWITCH, "").strip().lower() not in ("0", "off", "false", "no")
+
+
+def _fallback_once(reason: str) -> None:
+    if not _warned.is_set():
+        _warned.set()
+        _log.warning(
+            "%s: DOCUMENT_TEXT_DETECTION and TEXT_DETECTION read PDF text layers instead, and images get an "
+            "UNIMPLEMENTED error (pip install 'vision-grpc[ocr]' for OCR)",
+            reason,
+        )
+
+
+def ocr_text(image: ImageInput, feature: Message, response: Message) -> None:
+    """Both text features by OCR; the PDF text layer when the OCR engine is missing (logged once)."""
+    try:
+        _ocr.annotate_text(image, feature, response)
+    except _ocr.OcrUnavailable as exc:
+        _fallback_once(str(exc))
+        _pdf_text.annotate_text(image, feature, response)
+
+
+def layer_text(image: ImageInput, feature: Message, response: Message) -> None:
+    """Both text features from PDF text layers (no OCR)."""
+    _pdf_text.annotate_text(image, feature, response)
+
+
+# Annotators that answer all of TEXT_FEATURES at once: run once per image, whichever were requested.
+_ONCE_PER_IMAGE: tuple[Annotator, ...] = (ocr_text, layer_text)
+
+
+def default_annotators(*, ocr: bool | None = None) -> dict[str, Annotator]:
+    """The built-in annotators: both text features, by OCR (``ocr``; None: unless ``VISION_EMULATOR_OCR``
+    is off) or from PDF text layers."""
+    text = ocr_text if (ocr_enabled() if ocr is None else ocr) else layer_text
+    return dict.fromkeys(TEXT_FEATURES, text)
 
 
 class AnnotatorRegistry:
     """Thread-safe map ``Feature.Type`` name -> annotator; both API versions share the names.
 
-    ``annotators`` defaults to ``default_annotators()``; pass ``{}`` for an empty registry.
+    ``annotators`` defaults to ``default_annotators(ocr=ocr)``; pass ``{}`` for an empty registry.
+    ``ocr=False`` reads PDF text layers even when the OCR engine is installed (faster: no rendering).
     """
 
-    def __init__(self, annotators: Mapping[str, Annotator] | None = None) -> None:
+    def __init__(self, annotators: Mapping[str, Annotator] | None = None, *, ocr: bool | None = None) -> None:
         self._lock = threading.Lock()
-        self._annotators: dict[str, Annotator] = dict(default_annotators() if annotators is None else annotators)
+        chosen = default_annotators(ocr=ocr) if annotators is None else annotators
+        self._annotators: dict[str, Annotator] = dict(chosen)
 
     def register(self, feature_type: str, annotator: Annotator) -> None:
         """Compute ``feature_type`` (e.g. ``"TEXT_DETECTION"``) with ``annotator`` from now on."""
@@ -65,6 +116,7 @@ class AnnotatorRegistry:
             response.context.page_number = image.page_number
         missing: list[str] = []
         error: Message | None = None
+        ran: list[Annotator] = []  # of _ONCE_PER_IMAGE (identity: an annotator need not be hashable)
         for feature in features:
             name = feature_name(feature)
             annotator = self.get(name)
@@ -72,6 +124,10 @@ class AnnotatorRegistry:
                 if name not in missing:
                     missing.append(name)
                 continue
+            if any(annotator is once for once in _ONCE_PER_IMAGE):
+                if any(annotator is done for done in ran):
+                    continue
+                ran.append(annotator)
             try:
                 annotator(image, feature, response)
             except ApiError as err:

@@ -10,13 +10,19 @@ fail the call (synchronous) or the operation (asynchronous). An image that canno
 missing object) is not such an error: as on the service, only its own ``responses[i].error`` says
 so (NOT_FOUND, "Error opening file: gs://bucket/name.") and the other images are annotated; a
 missing *file* of a files request fails the whole operation, as on the service.
+
+An asynchronous job (``run_async``, on a finisher worker) annotates one image or page at a time,
+checks ``stop()`` before each one (a cancelled operation: ``JobStopped``, nothing written) and
+keeps each finished shard as compressed JSON until the last one is done, so its memory is one
+page's pixels plus its outputs, compressed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
@@ -32,8 +38,9 @@ from vision_grpc.emulator._pages import MIME_TYPES, UnreadableDocument, count_pa
 from vision_grpc.emulator._status import copy_across, invalid_argument, not_found, status
 from vision_grpc.errors import api_error
 
-__all__ = ["DEFAULT_BATCH_SIZE", "Jobs"]
+__all__ = ["DEFAULT_BATCH_SIZE", "JobStopped", "Jobs"]
 
+T = TypeVar("T")
 DEFAULT_BATCH_SIZE = 20
 MAX_BATCH_SIZE = 100
 DEFAULT_SYNC_PAGES = 5
@@ -41,6 +48,20 @@ DEFAULT_SYNC_PAGES = 5
 
 def _module(method: MethodInfo) -> ModuleType:
     return VERSIONS[method.version or "v1"]
+
+
+class JobStopped(Exception):
+    """``run_async`` 's ``stop()`` said so (the operation was cancelled) before its outputs were written."""
+
+
+def _never() -> bool:
+    return False
+
+
+def _packed(shard: Message) -> bytes:
+    """A shard's proto3 JSON, compressed until it is written (OCR output compresses about tenfold)."""
+    json_text = json_format.MessageToJson(shard, indent=None, descriptor_pool=JSON_TYPES)
+    return zlib.compress(json_text.encode("utf-8"), 1)
 
 
 class Jobs:
@@ -172,45 +193,49 @@ class Jobs:
         except InvalidUri as exc:
             raise invalid_argument(uri_field, exc.reason) from None
 
-    def run_async(self, method: MethodInfo, request: Any) -> Any:
-        """Annotate everything, write the output shards, return the operation's response message."""
+    def run_async(self, method: MethodInfo, request: Any, *, stop: Callable[[], bool] = _never) -> Any:
+        """Annotate everything, write the output shards, return the operation's response message.
+
+        ``stop()`` is asked before each image or page and before writing; ``JobStopped`` when it says so.
+        """
         module = _module(method)
         result: Any = method.lro_response_type() if method.lro_response_type else None
-        shards: list[tuple[str, str, Message]] = []  # (field of the output URI, shard URI, shard)
+        shards: list[tuple[str, str, bytes]] = []  # (field of the output URI, shard URI, packed shard)
         if method.name == "AsyncBatchAnnotateImages":
-            responses = [self.annotate_image(module, r, f"requests[{i}]") for i, r in enumerate(request.requests)]
-            for first, last, chunk in _shard(responses, request.output_config.batch_size):
-                shards.append(
-                    (
-                        "output_config.gcs_destination.uri",
-                        _shard_uri(request.output_config, first, last),
-                        module.BatchAnnotateImagesResponse(responses=chunk),
-                    )
-                )
-            result.output_config.CopyFrom(request.output_config)
+            output = request.output_config
+            responses = (
+                self.annotate_image(module, r, f"requests[{i}]") for i, r in _checked(enumerate(request.requests), stop)
+            )
+            for first, last, chunk in _chunks(responses, output.batch_size):
+                packed = _packed(module.BatchAnnotateImagesResponse(responses=chunk))
+                shards.append(("output_config.gcs_destination.uri", _shard_uri(output, first, last), packed))
+            result.output_config.CopyFrom(output)
         else:
             for index, item in enumerate(request.requests):
-                shards.extend(self._file_shards(module, item, f"requests[{index}]"))
+                shards.extend(self._file_shards(module, item, f"requests[{index}]", stop))
                 result.responses.add().output_config.CopyFrom(item.output_config)
+        if stop():
+            raise JobStopped()
         for field, uri, _ in shards:  # every name checked before the first write: no partial output
             self._store(field, uri, None)
-        for field, uri, shard in shards:
-            self._store(field, uri, shard)
+        for field, uri, packed in shards:
+            self._store(field, uri, zlib.decompress(packed))
         return result
 
-    def _store(self, field: str, uri: str, shard: Message | None) -> None:
-        """Write ``shard`` at ``uri`` (None: only check that it could be); INVALID_ARGUMENT naming ``field``
+    def _store(self, field: str, uri: str, data: bytes | None) -> None:
+        """Write ``data`` at ``uri`` (None: only check that it could be); INVALID_ARGUMENT naming ``field``
         for a name the directory cannot hold (e.g. an object created at a "directory" of it since submit)."""
         try:
-            if shard is None:
+            if data is None:
                 self.storage.check_writable(uri)
             else:
-                json_text = json_format.MessageToJson(shard, indent=None, descriptor_pool=JSON_TYPES)
-                self.storage.write(uri, json_text.encode("utf-8"))
+                self.storage.write(uri, data)
         except InvalidUri as exc:
             raise invalid_argument(field, exc.reason) from None
 
-    def _file_shards(self, module: ModuleType, item: Any, field: str) -> list[tuple[str, str, Message]]:
+    def _file_shards(
+        self, module: ModuleType, item: Any, field: str, stop: Callable[[], bool]
+    ) -> list[tuple[str, str, bytes]]:
         config = item.input_config
         uri = config.gcs_source.uri
         data = self.read(uri, f"{field}.input_config.gcs_source.uri")
@@ -221,14 +246,19 @@ class Jobs:
         if total > MAX_ASYNC_FILE_PAGES:
             message = f"{uri} has {total} pages; files:asyncBatchAnnotate reads at most {MAX_ASYNC_FILE_PAGES}"
             raise api_error(code_pb2.INVALID_ARGUMENT, message)
-        responses = self._pages(module, data, config.mime_type, uri, item, range(1, total + 1))
+        responses = (
+            self.annotators.annotate(
+                ImageInput(data, config.mime_type, uri, page), item.features, module.AnnotateImageResponse
+            )
+            for page in _checked(range(1, total + 1), stop)
+        )
         return [
             (
                 f"{field}.output_config.gcs_destination.uri",
                 _shard_uri(item.output_config, first, last),
-                module.AnnotateFileResponse(input_config=config, responses=chunk),
+                _packed(module.AnnotateFileResponse(input_config=config, responses=chunk)),
             )
-            for first, last, chunk in _shard(responses, item.output_config.batch_size)
+            for first, last, chunk in _chunks(responses, item.output_config.batch_size)
         ]
 
 
@@ -251,8 +281,26 @@ def _ranges(count: int, batch_size: int) -> list[tuple[int, int]]:
     return [(first + 1, min(first + size, count)) for first in range(0, count, size)]
 
 
-def _shard(items: Sequence[Any], batch_size: int) -> list[tuple[int, int, Sequence[Any]]]:
-    return [(first, last, items[first - 1 : last]) for first, last in _ranges(len(items), batch_size)]
+def _checked(items: Iterable[T], stop: Callable[[], bool]) -> Iterator[T]:
+    """``items``, asking ``stop()`` before each; ``JobStopped`` when it says so."""
+    for item in items:
+        if stop():
+            raise JobStopped()
+        yield item
+
+
+def _chunks(items: Iterable[Any], batch_size: int) -> Iterator[tuple[int, int, list[Any]]]:
+    """1-based ``(first, last, items)`` of each shard, as the items come (one shard held at a time)."""
+    size = batch_size or DEFAULT_BATCH_SIZE
+    chunk: list[Any] = []
+    first = 1
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield first, first + size - 1, chunk
+            first, chunk = first + size, []
+    if chunk:
+        yield first, first + len(chunk) - 1, chunk
 
 
 def _shard_uri(output_config: Any, first: int, last: int) -> str:

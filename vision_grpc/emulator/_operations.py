@@ -1,11 +1,15 @@
 """google.longrunning.Operations over the operation store: submit, get, list, cancel, delete, wait.
 
 An operation's state is derived from the clock whenever it is read: CREATED at submit, RUNNING
-after a quarter of ``operation_seconds``, DONE at ``operation_seconds``. At the due time the job
-(``Jobs.run_async``: reads inputs, writes the output shards) runs exactly once and its response
-or error is stored: the background ``Finisher`` runs it whether or not anyone polls, as the
-service writes outputs on its own, and a read past the due time runs it too if the finisher has
-not yet (``observe``: idempotent, under the record's lock). ``metadata`` always packs the API
+after a quarter of ``operation_seconds``, DONE once its job has run, which starts at
+``operation_seconds``. The job (``Jobs.run_async``: reads inputs, annotates, writes the output
+shards) runs exactly once, on a worker of the background ``Finisher`` (``finish``), whether or not
+anyone polls, as the service writes outputs on its own; the operation is DONE only when its outputs
+are all written. Reads never run a job nor wait for one (``observe`` only nudges the finisher),
+and no lock a read takes is held while a job runs, so GetOperation, ListOperations, CancelOperation
+and WaitOperation answer at once however busy the workers are; only after ``close()`` (no workers
+left) does a read past the due time run the job itself. A cancelled job stops at its next page and
+writes nothing. ``metadata`` always packs the API
 version's ``OperationMetadata``; ``response`` packs ``AsyncBatchAnnotate{Files,Images}Response``.
 Waiting is bounded by ``MAX_WAIT_SECONDS``, the request's ``timeout`` and the RPC deadline; ``wait``
 blocks its thread on the store's condition, ``wait_async`` (for an asyncio server) awaits an event
@@ -34,7 +38,7 @@ from vision_grpc._core.methods import MethodInfo
 from vision_grpc._gen.v1 import image_annotator_pb2 as v1
 from vision_grpc.emulator._faults import FaultInjector
 from vision_grpc.emulator._finisher import Finisher
-from vision_grpc.emulator._jobs import Jobs
+from vision_grpc.emulator._jobs import Jobs, JobStopped
 from vision_grpc.emulator._status import invalid_argument, not_found, status
 from vision_grpc.emulator._store import OperationRecord, OperationStore, StoreFull
 from vision_grpc.errors import ApiError, api_error
@@ -82,7 +86,9 @@ class Operations:
         self.faults = faults if faults is not None else FaultInjector()
         self._clock = clock
         self.closing = threading.Event()
-        self.finisher = Finisher(self.observe, clock)
+        self._claimed: set[str] = set()  # names of the operations whose job has started
+        self._claim_lock = threading.Lock()
+        self.finisher = Finisher(self.finish, clock)
         self.finisher.start()
 
     def submit(self, method: MethodInfo, request: Message, parent: str) -> operations_pb2.Operation:
@@ -104,7 +110,7 @@ class Operations:
         try:
             self.store.add(record)
         except StoreFull:
-            self.finish_due()  # past-due operations nobody read: run their jobs, then they can go
+            self.finish_due()  # past-due operations nobody read: a slot frees as soon as a worker ends one
             try:
                 self.store.add(record)
             except StoreFull as exc:
@@ -114,31 +120,54 @@ class Operations:
         return reply
 
     def finish_due(self) -> None:
-        """Run the job of every stored operation past its due time that has not run yet."""
+        """Have every stored operation past its due time finished: by the workers (nudged; this does not
+        wait for them), or here once they are closed."""
         for record in self.store.snapshot():
             self.observe(record)
 
     def observe(self, record: OperationRecord) -> None:
-        """Run the job of an operation past its due time, once (or end it with an injected fault)."""
+        """A read's look at an operation: never runs its job nor waits for it while the finisher runs. Past
+        the due time, the finisher is nudged (a settable clock may have jumped); once it is closed, the
+        job runs here."""
         if record.finished or self._clock() < record.done_at:
             return
-        with record.lock:
-            if record.finished:
+        if self.finisher.running:
+            self.finisher.nudge()
+        else:
+            self.finish(record)
+
+    def finish(self, record: OperationRecord) -> None:
+        """Run the job of an operation past its due time, once (or end it with an injected fault); on a
+        finisher worker. No lock is held while the job runs: a cancel meanwhile stops it."""
+        if record.finished or self._clock() < record.done_at:
+            return
+        with self._claim_lock:
+            if record.finished or record.name in self._claimed:
                 return
+            self._claimed.add(record.name)
+        try:
+            outcome: dict[str, Any] = {}
             fault = self.faults.take_operation_fault(record.method)
             if fault is not None:
-                record.finish(self._clock(), error=fault)
-                self.store.notify()
-                return
-            try:
-                response = self.jobs.run_async(record.method, record.request)
-            except ApiError as err:
-                record.finish(self._clock(), error=err.status)
-            except Exception as exc:  # an emulator bug: fail the operation, keep serving
-                _log.exception("operation %s failed", record.name)
-                record.finish(self._clock(), error=status(code_pb2.INTERNAL, f"emulator failure: {exc!r}"))
+                outcome["error"] = fault
             else:
-                record.finish(self._clock(), response=response)
+                try:
+                    outcome["response"] = self.jobs.run_async(
+                        record.method, record.request, stop=lambda: record.finished
+                    )
+                except JobStopped:  # cancelled while it ran: the CANCELLED outcome stands
+                    return
+                except ApiError as err:
+                    outcome["error"] = err.status
+                except Exception as exc:  # an emulator bug: fail the operation, keep serving
+                    _log.exception("operation %s failed", record.name)
+                    outcome["error"] = status(code_pb2.INTERNAL, f"emulator failure: {exc!r}")
+            with record.lock:
+                if not record.finished:
+                    record.finish(self._clock(), **outcome)
+        finally:
+            with self._claim_lock:
+                self._claimed.discard(record.name)
         self.store.notify()
 
     def to_proto(self, record: OperationRecord, *, now: float | None = None) -> operations_pb2.Operation:
@@ -239,13 +268,17 @@ class Operations:
         return self.to_proto(record)
 
     def _pause(self, record: OperationRecord, deadline: float) -> float | None:
-        """How long to wait before looking at ``record`` again (until its due time at most); None: done waiting."""
+        """How long to wait before looking at ``record`` again (until its due time at most; once due, until
+        its job's end notifies); None: done waiting."""
         if record.finished or self.closing.is_set():
             return None
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return None
-        return max(0.001, min(remaining, record.done_at - self._clock() + 0.001))
+        until_due = record.done_at - self._clock()
+        if until_due <= 0:
+            return remaining  # a worker has it, or will: finishing notifies the store
+        return max(0.001, min(remaining, until_due + 0.001))
 
     def list(self, request: operations_pb2.ListOperationsRequest) -> operations_pb2.ListOperationsResponse:
         """Operations in submission order; only ``done=true``/``done=false`` filters are understood."""

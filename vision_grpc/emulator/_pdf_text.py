@@ -1,21 +1,17 @@
-"""DOCUMENT_TEXT_DETECTION and TEXT_DETECTION computed from the text layer of PDF pages (pypdfium2).
+"""DOCUMENT_TEXT_DETECTION and TEXT_DETECTION from the text layer of PDF pages (pypdfium2).
 
-The emulator does no OCR: it reads the characters a PDF page already carries and lays them out
-the way the service answers for a file page. ``full_text_annotation`` has one ``Page`` (size in
-points, as the service gives for PDFs) of Blocks, Paragraphs, Words and Symbols, each with a
-``bounding_box`` of ``normalized_vertices`` (fractions of the displayed page, clockwise from the
-top-left corner) and confidence 1.0; the last symbol of a word carries the break that follows it
-(SPACE, EOL_SURE_SPACE at a line end inside a paragraph, LINE_BREAK at a paragraph end) and
-``text`` is the words joined by those breaks, so every line ends with ``"\\n"``.
-``text_annotations`` holds the whole text first, then one entry per word.
+This reads the characters a PDF page already carries; the emulator uses it when the OCR engine
+(``_ocr``, the ``ocr`` extra) is not installed, or when asked to (``AnnotatorRegistry(ocr=False)``).
+The service itself reads the rendered page, as ``_ocr`` does. The page's lines go through the same
+builder as OCR's (``_layout``): ``full_text_annotation`` has one ``Page`` (size in points, as the
+service gives for PDFs) with ``normalized_vertices`` and confidence 1.0; ``text_annotations`` the
+whole text first, then one entry per word.
 
 Layout, from PDFium's characters in content order and their loose boxes (font ascent to descent):
 whitespace ends a word; a line ends at a line break PDFium reports, or when a character is not
-level with the previous one or steps back left of it. Between two consecutive lines, with ``h``
-the smaller line height: a vertical gap over ``0.5 h`` starts a paragraph; a gap over ``1.2 h``,
-a move back up the page, a line height change over 20 % or no horizontal overlap with the
-current paragraph starts a block. Images, TIFF/GIF pages and PDF pages without text keep an
-UNIMPLEMENTED error. Output is deterministic: the same file gives the same bytes.
+level with the previous one or steps back left of it; lines group into paragraphs and blocks by
+``_layout.group_lines``. Images, TIFF/GIF pages and PDF pages without text keep an UNIMPLEMENTED
+error. Output is deterministic: the same file gives the same bytes.
 """
 
 from __future__ import annotations
@@ -23,7 +19,6 @@ from __future__ import annotations
 import importlib
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -31,80 +26,17 @@ from google.protobuf.message import Message
 from google.rpc import code_pb2
 
 from vision_grpc.emulator._image import Annotator, ImageInput, feature_name
+from vision_grpc.emulator._layout import Box, Glyph, PageText, TextLine, fill_response, group_lines
 from vision_grpc.emulator._pages import PDFIUM_LOCK, UnreadableDocument
 from vision_grpc.errors import api_error
 
-__all__ = [
-    "OCR_NOT_IMPLEMENTED",
-    "TEXT_ANNOTATORS",
-    "Box",
-    "Glyph",
-    "PageText",
-    "annotate_text",
-    "cover",
-    "fill_response",
-    "read_page_text",
-]
+__all__ = ["INSTALL_HINT", "OCR_NOT_IMPLEMENTED", "TEXT_ANNOTATORS", "annotate_text", "read_page_text"]
 
-OCR_NOT_IMPLEMENTED = "the emulator reads PDF text layers; OCR of images/scanned pages is not implemented yet"
+OCR_NOT_IMPLEMENTED = (
+    "without its OCR engine the emulator reads PDF text layers only; OCR of images and scanned pages "
+    "needs pip install 'vision-grpc[ocr]'"
+)
 INSTALL_HINT = "pip install 'vision-grpc[emulator]'"
-CONFIDENCE = 1.0  # a text layer is exact
-PARAGRAPH_GAP, BLOCK_GAP, SIZE_CHANGE = 0.5, 1.2, 1.2  # in line heights; ratio of line heights
-# TextAnnotation.DetectedBreak.BreakType (the same numbers in v1 and v1p4beta1) and the text each adds.
-SPACE, EOL_SURE_SPACE, LINE_BREAK = 1, 3, 5
-BREAK_TEXT = {SPACE: " ", EOL_SURE_SPACE: "\n", LINE_BREAK: "\n"}
-BLOCK_TEXT = 1  # Block.BlockType.TEXT
-
-
-@dataclass(frozen=True)
-class Box:
-    """An axis-aligned box in points on the displayed page: origin top-left, y going down."""
-
-    left: float
-    top: float
-    right: float
-    bottom: float
-
-    @property
-    def height(self) -> float:
-        return self.bottom - self.top
-
-
-@dataclass(frozen=True)
-class Glyph:
-    text: str
-    box: Box
-
-
-Word = list[Glyph]
-Line = list[Word]
-Paragraph = list[Line]
-Block = list[Paragraph]
-
-
-@dataclass(frozen=True)
-class PageText:
-    """A page's text layer: blocks of paragraphs of lines of words; no blocks for a page without text."""
-
-    width: float
-    height: float
-    blocks: list[Block]
-
-
-def cover(boxes: Iterable[Box]) -> Box:
-    """The smallest box around ``boxes`` (at least one)."""
-    items = list(boxes)
-    return Box(
-        min(b.left for b in items), min(b.top for b in items), max(b.right for b in items), max(b.bottom for b in items)
-    )
-
-
-def _glyph_boxes(item: Glyph | Word | Line | Paragraph | Block) -> Iterator[Box]:
-    if isinstance(item, Glyph):
-        yield item.box
-    else:
-        for part in item:
-            yield from _glyph_boxes(part)
 
 
 # -- reading the PDF ------------------------------------------------------------------------------
@@ -124,7 +56,8 @@ def read_page_text(data: bytes, page_number: int) -> PageText:
             items = list(_characters(page.get_textpage(), to_box))
         finally:
             document.close()
-    return PageText(max(width, 1.0), max(height, 1.0), _blocks(_lines(items)))  # no division by zero
+    blocks = group_lines(TextLine(line) for line in _lines(items))
+    return PageText(max(width, 1.0), max(height, 1.0), blocks)  # no division by zero
 
 
 def _display(page: Any) -> tuple[float, float, Callable[[float, float, float, float], Box]]:
@@ -169,9 +102,9 @@ def _characters(textpage: Any, to_box: Callable[[float, float, float, float], Bo
 # -- layout ---------------------------------------------------------------------------------------
 
 
-def _lines(items: Iterable[Glyph | str]) -> list[Line]:
+def _lines(items: Iterable[Glyph | str]) -> list[list[list[Glyph]]]:
     """Words split at whitespace; lines split at line breaks and where the text jumps."""
-    lines: list[Line] = [[[]]]
+    lines: list[list[list[Glyph]]] = [[[]]]
     previous: Box | None = None
     for item in items:
         if isinstance(item, str):
@@ -184,7 +117,7 @@ def _lines(items: Iterable[Glyph | str]) -> list[Line]:
     return [[word for word in line if word] for line in lines if any(line)]
 
 
-def _end_word(lines: list[Line], *, end_line: bool) -> None:
+def _end_word(lines: list[list[list[Glyph]]], *, end_line: bool) -> None:
     if lines[-1][-1]:
         lines[-1].append([])
     if end_line and any(lines[-1]):
@@ -197,81 +130,7 @@ def _jumps(previous: Box, box: Box) -> bool:
     return not previous.top <= middle <= previous.bottom or box.left < previous.left - previous.height / 2
 
 
-def _blocks(lines: list[Line]) -> list[Block]:
-    blocks: list[Block] = []
-    paragraph = previous = Box(0, 0, 0, 0)
-    for line in lines:
-        box = cover(_glyph_boxes(line))
-        level = 2 if not blocks else _break_level(previous, box, paragraph)
-        if level == 2:
-            blocks.append([[line]])
-        elif level == 1:
-            blocks[-1].append([line])
-        else:
-            blocks[-1][-1].append(line)
-        paragraph, previous = (box if level else cover((paragraph, box))), box
-    return blocks
-
-
-def _break_level(previous: Box, box: Box, paragraph: Box) -> int:
-    """What separates two consecutive lines: 0 nothing, 1 a paragraph end, 2 a block end."""
-    small, large = sorted((previous.height, box.height))
-    gap = box.top - previous.bottom
-    overlaps = box.left < paragraph.right and paragraph.left < box.right
-    if large > SIZE_CHANGE * small or not overlaps or gap > BLOCK_GAP * small or gap < -small / 2:
-        return 2
-    return 1 if gap > PARAGRAPH_GAP * small else 0
-
-
-# -- the response ---------------------------------------------------------------------------------
-
-
-def _poly(poly: Any, box: Box, page: PageText) -> None:
-    """Four normalized vertices, clockwise from the top-left corner, each in [0, 1]."""
-    left, right = (min(max(x / page.width, 0.0), 1.0) for x in (box.left, box.right))
-    top, bottom = (min(max(y / page.height, 0.0), 1.0) for y in (box.top, box.bottom))
-    for x, y in ((left, top), (right, top), (right, bottom), (left, bottom)):
-        poly.normalized_vertices.add(x=x, y=y)
-
-
-def _add_word(paragraph: Any, word: Word, break_type: int, page: PageText) -> None:
-    out = paragraph.words.add(confidence=CONFIDENCE)
-    _poly(out.bounding_box, cover(_glyph_boxes(word)), page)
-    for glyph in word:
-        symbol = out.symbols.add(text=glyph.text, confidence=CONFIDENCE)
-        _poly(symbol.bounding_box, glyph.box, page)
-    symbol.property.detected_break.type = break_type
-
-
-def _fill_page(annotation: Any, page: PageText) -> list[tuple[str, Box]]:
-    """Fill the ``TextAnnotation``; returns each word's text and box, in order."""
-    out_page = annotation.pages.add(width=round(page.width), height=round(page.height), confidence=CONFIDENCE)
-    words: list[tuple[str, Box]] = []
-    text: list[str] = []
-    for block in page.blocks:
-        out_block = out_page.blocks.add(block_type=BLOCK_TEXT, confidence=CONFIDENCE)
-        _poly(out_block.bounding_box, cover(_glyph_boxes(block)), page)
-        for paragraph in block:
-            out_paragraph = out_block.paragraphs.add(confidence=CONFIDENCE)
-            _poly(out_paragraph.bounding_box, cover(_glyph_boxes(paragraph)), page)
-            for line_number, line in enumerate(paragraph, start=1):
-                for word_number, word in enumerate(line, start=1):
-                    last_line = line_number == len(paragraph)
-                    break_type = SPACE if word_number < len(line) else LINE_BREAK if last_line else EOL_SURE_SPACE
-                    _add_word(out_paragraph, word, break_type, page)
-                    words.append(("".join(glyph.text for glyph in word), cover(_glyph_boxes(word))))
-                    text += (words[-1][0], BREAK_TEXT[break_type])
-    annotation.text = "".join(text)
-    return words
-
-
-def fill_response(response: Any, page: PageText) -> None:
-    """Set ``full_text_annotation`` and ``text_annotations`` of an ``AnnotateImageResponse``."""
-    words = _fill_page(response.full_text_annotation, page)
-    whole = response.text_annotations.add(description=response.full_text_annotation.text)
-    _poly(whole.bounding_poly, cover(box for _, box in words), page)
-    for text, box in words:
-        _poly(response.text_annotations.add(description=text).bounding_poly, box, page)
+# -- the annotator --------------------------------------------------------------------------------
 
 
 def annotate_text(image: ImageInput, feature: Message, response: Message) -> None:
