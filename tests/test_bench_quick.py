@@ -67,12 +67,14 @@ def test_smoke_run_writes_json(tmp_path: Path) -> None:
         ("decode", "median_ms"),
         ("cold", "import_construct_ms"),
         ("lag", "lag_median_ms"),
+        ("reading", "cpu_ms_per_page"),
     ):
         assert result[section], section
         for row in result[section]:
             assert row[value] is not None, (section, row)
     assert {r["role"] for r in result["cold"]} >= {"floor", "ours", "official"}
     assert {r["family"] for r in result["lag"]} == {"ours", "official"}
+    assert {r["way"] for r in result["reading"]} == {"official", "ours", "ours_text"}
     for target in result["targets"]:
         assert {"target", "value", "limit", "op", "met"} <= target.keys()
         assert target["met"] in (True, False, None)

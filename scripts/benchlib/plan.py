@@ -80,8 +80,9 @@ class Plan:
         quick = replace(
             full,
             mode="quick",
-            latency=PhasePlan(calls=60, batch_max_s=0.15, min_rounds=3, max_rounds=3, budget_s=6),
-            throughput=PhasePlan(calls=640, batch_max_s=0.5, min_rounds=2, max_rounds=2, budget_s=3),
+            # Client-CPU ratios need rounds more than calls: 5 rounds of 80 calls agree within 5% run to run.
+            latency=PhasePlan(calls=80, batch_max_s=0.15, min_rounds=5, max_rounds=5, budget_s=10),
+            throughput=PhasePlan(calls=640, batch_max_s=0.5, min_rounds=3, max_rounds=3, budget_s=4),
             decode=PhasePlan(calls=2, batch_max_s=0.6, min_rounds=1, max_rounds=1, budget_s=4, warmup=0),
             cold_reps=2,
             cold_warmup=False,
