@@ -2,8 +2,8 @@
 
 What it reads, all made here from our own text, deterministically (seeded noise):
 
-* scans of the bundled sample (``vision_grpc.demo``, 3 pages): each page rendered by pypdfium2 at 150, 200
-  and 300 dpi in grey, turned by a small angle (within 1.5 degrees), softened (a 0.6 px blur), with
+* scans of the bundled sample (``vision_grpc.demo``, 3 pages): each page rendered by pypdfium2 at 100, 150,
+  200 and 300 dpi in grey, turned by a small angle (within 1.5 degrees), softened (a 0.6 px blur), with
   +-8 levels of noise, as PNG;
 * the bundled ``scan.pdf`` (a black-and-white 200 dpi page, 0.8 degrees, speckled), through the PDF path;
 * "photos": text in DejaVu fonts (sans, bold, serif, mono; 22 to 64 px; dark on light and light on
@@ -48,7 +48,7 @@ from vision_grpc.emulator import AnnotatorRegistry, ImageInput  # noqa: E402
 from vision_grpc.emulator._ocr import MODEL_SIZE, available, engine_threads  # noqa: E402
 
 FONTS = Path("/usr/share/fonts/truetype/dejavu")
-DPIS = (150, 200, 300)
+DPIS = (100, 150, 200, 300)
 SKEWS = (0.8, -1.2, 1.5)  # degrees, one per sample page
 WORDS = (
     "orchard apples pears cherries cider harvest crates market invoice total due delivery north field pumps "
