@@ -10,9 +10,13 @@ have set up:
 - the inputs the examples name, staged in it (``STAGED``: ``gs://my-bucket/invoice.pdf`` is the bundled
   3-page sample PDF, ...);
 - a temporary working directory holding the files they read (``WORKDIR_FILES``: ``inputs.txt``);
-- Cloud Storage: ``STORAGE_EMULATOR_HOST`` when the emulator serves the Cloud Storage JSON API
-  (``Emulator.storage_url`` / ``storage_host``), so ``GcsStorage()`` reads its objects; until then
-  ``_runner.py`` makes ``GcsStorage`` a ``LocalStorage`` over the emulator's directory.
+- ``STORAGE_EMULATOR_HOST`` naming the emulator's Cloud Storage JSON API, so ``GcsStorage()`` (and
+  google-cloud-storage) read its objects.
+
+That emulator reads PDF text layers rather than running its OCR engine (``AnnotatorRegistry(ocr=False)``):
+the text is the same for the sample PDFs, and the pages' examples, about the client, take ~40 s instead of
+~2 min (OCR has its own tests in tests/emulator). Examples that start an ``Emulator`` of their own get the
+default, OCR when the engine is installed, as a user would.
 
 A block with a title (```` ```python title="myapp.py" ````) is a file: it is written to the working directory
 first. A ``test_*.py`` file is run with pytest in a subprocess (the pytest plugin page), and must pass; any
@@ -35,6 +39,7 @@ from pathlib import Path
 import pytest
 
 from vision_grpc.demo import sample_pdf
+from vision_grpc.emulator import AnnotatorRegistry
 from vision_grpc.testing import Emulator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,35 +145,25 @@ def test_every_fence_is_known() -> None:
 
 @pytest.fixture
 def page_emulator(tmp_path: Path) -> Iterator[Emulator]:
-    with Emulator(operation_seconds=OPERATION_SECONDS, storage_dir=tmp_path / "storage") as emulator:
+    annotators = AnnotatorRegistry(ocr=False)  # PDF text layers: see the module docstring
+    with Emulator(
+        operation_seconds=OPERATION_SECONDS, storage_dir=tmp_path / "storage", annotators=annotators
+    ) as emulator:
         for uri, data in STAGED.items():
             emulator.put_object(uri, data)
         yield emulator
-
-
-def storage_emulator_host(emulator: Emulator) -> str | None:
-    """The emulator's Cloud Storage JSON API address, when this version of it has one."""
-    for attribute in ("storage_url", "storage_host"):
-        value = getattr(emulator, attribute, None)
-        if isinstance(value, str) and value:
-            return value if value.startswith("http") else f"http://{value}"
-    return None
 
 
 def example_env(emulator: Emulator, *, with_emulator_host: bool = True) -> dict[str, str]:
     env = {
         name: value
         for name, value in os.environ.items()
-        if not name.startswith(("VISION_EMULATOR_", "STORAGE_EMULATOR_", "DOCS_", "PYTEST_"))
+        if not name.startswith(("VISION_EMULATOR_", "STORAGE_EMULATOR_", "PYTEST_"))
     }
     if with_emulator_host:
         env["VISION_EMULATOR_HOST"] = emulator.grpc_target
         env["VISION_EMULATOR_REST_HOST"] = emulator.rest_url.removeprefix("http://")
-    storage_host = storage_emulator_host(emulator)
-    if storage_host:
-        env["STORAGE_EMULATOR_HOST"] = storage_host
-    else:
-        env["DOCS_STORAGE_ROOT"] = str(emulator.storage_dir)
+    env["STORAGE_EMULATOR_HOST"] = emulator.storage_host
     return env
 
 
