@@ -31,7 +31,7 @@ from vision_grpc._transcoding import decode_response
 from vision_grpc.outputs import OutputError, read_file_results, read_image_results
 from vision_grpc.transports._rest_common import RestCodec
 
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 MESSAGE_LIMIT = 1200  # characters of an error's text: a short description, never a whole page
 CODEC = RestCodec(ClientOptions(endpoint="127.0.0.1:1"), AuthPlan(None, (), "anonymous"))
 REST_METHODS = [m for m in [*METHODS.values(), *OPERATIONS.values()] if m.http_rule is not None]
