@@ -62,3 +62,4 @@ def _no_emulator_host_from_outside(monkeypatch: pytest.MonkeyPatch) -> None:
     """A developer's exported VISION_EMULATOR_HOST would redirect every client built without endpoint=."""
     monkeypatch.delenv("VISION_EMULATOR_HOST", raising=False)
     monkeypatch.delenv("VISION_EMULATOR_REST_HOST", raising=False)
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
