@@ -85,7 +85,7 @@ class Page:
 
     @property
     def name(self) -> str:
-        return self.path.relative_to(DOCS).as_posix()
+        return self.path.relative_to(DOCS if self.path.is_relative_to(DOCS) else ROOT).as_posix()
 
     def runnable(self) -> list[Block]:
         return [block for block in self.blocks if block.language == "python"]
@@ -116,7 +116,9 @@ def fenced_blocks(path: Path) -> Iterator[Block]:
 
 
 def pages() -> list[Page]:
-    return [Page(path, list(fenced_blocks(path))) for path in sorted(DOCS.rglob("*.md"))]
+    # README's examples too: it is the front page, and every block in it runs as written.
+    sources = [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]
+    return [Page(path, list(fenced_blocks(path))) for path in sources]
 
 
 PAGES_WITH_EXAMPLES = [page for page in pages() if page.runnable()]
