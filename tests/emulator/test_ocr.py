@@ -365,8 +365,10 @@ def test_without_the_ocr_extra_pdf_text_layers_are_read_and_the_log_says_so_once
             page_one = ImageInput(sample_pdf(), "application/pdf", "", 1)
             page = registry.annotate(page_one, features, v1.AnnotateImageResponse)
             assert page.full_text_annotation.text == sample_texts()[0], page
-            image = registry.annotate(ImageInput(b"\\x89PNG"), features, v1.AnnotateImageResponse)
+            label = [v1.Feature(type=v1.Feature.LABEL_DETECTION), *features]
+            image = registry.annotate(ImageInput(b"\\x89PNG"), label, v1.AnnotateImageResponse)
             assert image.error.code == 12 and "vision-grpc[ocr]" in image.error.message, image.error
+            assert image.error.message.startswith("the emulator does not compute LABEL_DETECTION yet; "), image.error
         print("ok")
         """
     )

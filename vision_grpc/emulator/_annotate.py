@@ -11,7 +11,8 @@ Every other feature yields an ``AnnotateImageResponse`` whose ``error`` is UNIMP
 features ("the emulator does not compute LABEL_DETECTION yet"), as the real service reports
 per-image failures, in both API versions alike; the annotations it can compute are still filled
 in beside that error, as the service documents. An annotator's own ``ApiError`` (e.g. "Bad image
-data.") takes the error's place. ``AnnotatorRegistry({})`` starts empty instead. Real or fake
+data.") takes the error's place; when that is UNIMPLEMENTED too (text of an image without the OCR
+engine), one status names them all. ``AnnotatorRegistry({})`` starts empty instead. Real or fake
 engines are plugged in with ``AnnotatorRegistry.register``: an annotator (``_image.Annotator``)
 receives the image (``_image.ImageInput``: bytes, mime type, URI, page number), the ``Feature``
 and the version's ``AnnotateImageResponse`` to fill in. Annotators must be deterministic: the
@@ -115,7 +116,7 @@ class AnnotatorRegistry:
             response.context.uri = image.uri
             response.context.page_number = image.page_number
         missing: list[str] = []
-        error: Message | None = None
+        error: Any = None  # a google.rpc.Status
         ran: list[Annotator] = []  # of _ONCE_PER_IMAGE (identity: an annotator need not be hashable)
         for feature in features:
             name = feature_name(feature)
@@ -132,8 +133,12 @@ class AnnotatorRegistry:
                 annotator(image, feature, response)
             except ApiError as err:
                 error = error or err.status
-        if error is None and missing:
-            error = status(code_pb2.UNIMPLEMENTED, f"the emulator does not compute {', '.join(missing)} yet")
+        if missing:
+            unimplemented = f"the emulator does not compute {', '.join(missing)} yet"
+            if error is None:
+                error = status(code_pb2.UNIMPLEMENTED, unimplemented)
+            elif error.code == code_pb2.UNIMPLEMENTED:  # name every feature it cannot compute, in one status
+                error = status(code_pb2.UNIMPLEMENTED, f"{unimplemented}; {error.message}")
         if error is not None:
             copy_across(response.error, error)
         return response  # type: ignore[no-any-return]
