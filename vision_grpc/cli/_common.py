@@ -13,7 +13,7 @@ import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from vision_grpc._core.policies import PollPolicy, RetryPolicy
 from vision_grpc._gen._pool import JSON_TYPES
@@ -91,7 +91,7 @@ def add_verbosity_flag(parser: argparse.ArgumentParser, dest: str = "verbose") -
     )
 
 
-class _StderrHandler(logging.StreamHandler[TextIO]):
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]  # subscriptable at run time from 3.11 only
     """Writes to the current ``sys.stderr``: rich's progress display swaps it while it draws, and the
     log lines then appear above the progress line rather than through it."""
 
