@@ -5,7 +5,7 @@ One command, from the repository root::
     .venv/bin/python scripts/bench.py            # full: under 3 minutes
     .venv/bin/python scripts/bench.py --quick    # under 30 s
     .venv/bin/python scripts/bench.py --smoke    # a few calls per figure (the test suite runs this)
-    .venv/bin/python scripts/bench.py --json out.json --readme --profile
+    .venv/bin/python scripts/bench.py --json out.json --docs --profile
 
 A do-nothing server (gRPC and HTTP/1.1 with canned answers) runs in its own process; each client
 family (floor / ours / official, sync / asyncio) runs in its own worker process, driven over a
@@ -18,8 +18,9 @@ response, cold import + first client (time and peak RSS, fresh processes), and t
 an operation finishing and ``result()`` returning. The server reports its own CPU time per call.
 Targets are printed next to the ratios, marked met or missed; nothing here asserts timings.
 
-Output: Markdown tables on stdout, ``--json PATH``, and ``--readme`` to rewrite the section
-between ``<!-- bench:start -->`` and ``<!-- bench:end -->`` in README.md. The exit status is 1
+Output: Markdown tables on stdout, ``--json PATH``, and ``--docs`` to rewrite the section between
+``<!-- bench:start -->`` and ``<!-- bench:end -->`` in docs/performance.md (the last full run of the
+documentation site; ``--readme`` is a hidden alias, from when README.md held it). The exit status is 1
 when a series failed (its error is in the output), 0 otherwise.
 
 The code is in the ``benchlib`` package next to this file (found because Python puts a script's
@@ -40,6 +41,8 @@ from benchlib import report
 from benchlib.plan import Mode, Plan
 from benchlib.processes import ROOT
 from benchlib.run import PHASES, run
+
+DOCS_PAGE = ROOT / "docs" / "performance.md"  # where --docs writes the report, between the markers
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,8 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         _print_profiles(result.profile)
     if args.json:
         Path(args.json).write_text(json.dumps(result.to_json(), indent=1) + "\n", encoding="utf-8")
-    if args.readme:
-        _update_readme(text, mode)
+    if args.docs:
+        _update_docs(text, mode)
     if result.errors:
         print(f"\n{len(result.errors)} error(s); child logs in {result.logs}", file=sys.stderr)
         return 1
@@ -80,7 +83,10 @@ def _parser() -> argparse.ArgumentParser:
     size.add_argument("--quick", action="store_true", help="fewer rounds and calls, no 30 s lag case (< 30 s)")
     size.add_argument("--smoke", action="store_true", help="a few calls per figure (< 15 s), for the tests")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    parser.add_argument("--readme", action="store_true", help="rewrite the bench section of README.md")
+    parser.add_argument(
+        "--docs", action="store_true", help=f"rewrite the last full run in {DOCS_PAGE.relative_to(ROOT)}"
+    )
+    parser.add_argument("--readme", dest="docs", action="store_true", help=argparse.SUPPRESS)  # the old name
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -107,13 +113,13 @@ def _print_profiles(profiles: dict[str, Any]) -> None:
         print(data["text"])
 
 
-def _update_readme(text: str, mode: str) -> None:
-    if report.update_readme(ROOT / "README.md", text):
-        print(f"README.md: bench section updated ({mode} mode)", file=sys.stderr)
+def _update_docs(text: str, mode: str) -> None:
+    page = DOCS_PAGE.relative_to(ROOT)
+    if report.update_section(DOCS_PAGE, text):
+        print(f"{page}: bench section updated ({mode} mode)", file=sys.stderr)
     else:
         print(
-            f"warning: README.md has no {report.README_START} ... {report.README_END} markers; not updated",
-            file=sys.stderr,
+            f"warning: {page} has no {report.BENCH_START} ... {report.BENCH_END} markers; not updated", file=sys.stderr
         )
 
 

@@ -1,4 +1,4 @@
-"""The Markdown report (stdout and the README section): one table per phase, then the targets."""
+"""The Markdown report (stdout, and the section of docs/performance.md): one table per phase, then the targets."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from pathlib import Path
 from .plan import THROUGHPUT_CONCURRENCY
 from .results import Result
 
-README_START = "<!-- bench:start -->"
-README_END = "<!-- bench:end -->"
+BENCH_START = "<!-- bench:start -->"
+BENCH_END = "<!-- bench:end -->"
+README_START, README_END = BENCH_START, BENCH_END  # the names from when README.md held the section
 
 
 def fmt(value: float | None, digits: int = 1, suffix: str = "") -> str:
@@ -320,12 +321,15 @@ def _targets(result: Result) -> str:
     return "Targets:\n\n" + md_table(["target", "measured", "goal", "", "detail"], rows, "lrrll")
 
 
-def update_readme(path: Path, text: str) -> bool:
-    """Replace what lies between the markers; False (and no change) when they are missing."""
+def update_section(path: Path, text: str) -> bool:
+    """Replace what lies between the markers in ``path``; False (and no change) when they are missing."""
     content = path.read_text(encoding="utf-8")
-    pattern = re.compile(re.escape(README_START) + r".*?" + re.escape(README_END), re.S)
+    pattern = re.compile(re.escape(BENCH_START) + r".*?" + re.escape(BENCH_END), re.S)
     if not pattern.search(content):
         return False
-    block = f"{README_START}\n{text.rstrip()}\n{README_END}"
+    block = f"{BENCH_START}\n{text.rstrip()}\n{BENCH_END}"
     path.write_text(pattern.sub(lambda _: block, content, count=1), encoding="utf-8")
     return True
+
+
+update_readme = update_section  # the name from when README.md held the section
