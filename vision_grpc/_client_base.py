@@ -75,14 +75,15 @@ def api_client_header(transport: str, is_async: bool = False) -> str:
         import grpc
 
         library = f"grpc/{grpc.__version__}"
-    else:
-        # The REST transport imports its HTTP library anyway; importlib.metadata would scan site-packages.
-        name = "aiohttp" if is_async else "urllib3"
+    elif is_async:
+        # The REST transport imports aiohttp anyway; importlib.metadata would scan site-packages.
         try:
-            version = getattr(importlib.import_module(name), "__version__", "")
+            version = getattr(importlib.import_module("aiohttp"), "__version__", "")
         except ImportError:
             version = ""
-        library = f"rest/{name}-{version}" if version else f"rest/{name}"
+        library = f"rest/aiohttp-{version}" if version else "rest/aiohttp"
+    else:
+        library = f"rest/{__version__}"  # our own HTTP/1.1 client (transports._http_client), versioned with us
     return f"gl-python/{platform.python_version()} {library} vision-grpc/{__version__}"
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "DEFAULT_ENDPOINT",
     "EMULATOR_HOST_ENV",
     "EMULATOR_REST_HOST_ENV",
+    "MAX_RESPONSE_BYTES",
     "SCOPES",
     "emulator_endpoint",
     "positive",
@@ -41,6 +42,10 @@ SCOPES = ("https://www.googleapis.com/auth/cloud-platform", "https://www.googlea
 TransportName = Literal["grpc", "rest", "auto"]  # auto: gRPC, switching to REST for good where HTTP/2 is refused
 EMULATOR_HOST_ENV = "VISION_EMULATOR_HOST"  # the emulator's gRPC address (REST too, for a single-port emulator)
 EMULATOR_REST_HOST_ENV = "VISION_EMULATOR_REST_HOST"  # its REST address, when REST has a port of its own
+# The largest answer read, over every transport: a full-text response of a few dense pages exceeds
+# gRPC's 4 MiB default; a REST (JSON) body is held to the same cap, so a broken or hostile server
+# cannot make a client buffer without bound.
+MAX_RESPONSE_BYTES = 256 * 1024 * 1024
 
 
 def positive(name: str, value: float) -> None:

@@ -11,7 +11,7 @@ from grpc_status import rpc_status
 
 from vision_grpc._auth import AuthPlan, token_request
 from vision_grpc._core.methods import OPERATIONS_SERVICE
-from vision_grpc._core.options import ClientOptions
+from vision_grpc._core.options import MAX_RESPONSE_BYTES, ClientOptions
 from vision_grpc._gen.v1 import image_annotator_pb2_grpc as v1_grpc
 from vision_grpc._gen.v1p4beta1 import image_annotator_pb2_grpc as v1p4beta1_grpc
 from vision_grpc.errors import ApiError, ConnectError, ValidationError, from_status
@@ -32,8 +32,7 @@ def channel_options(options: ClientOptions) -> list[tuple[str, Any]]:
         # gRPC's own connect attempt timeout (20 s by default): an endpoint that never answers is a
         # ConnectError within the retry policy's connect deadline, like a refused one.
         ("grpc.min_reconnect_backoff_ms", int(options.retry.connect_deadline * 1000)),
-        # A full-text response of a few dense pages exceeds gRPC's 4 MiB default.
-        ("grpc.max_receive_message_length", 256 * _MiB),
+        ("grpc.max_receive_message_length", MAX_RESPONSE_BYTES),
         ("grpc.max_send_message_length", 64 * _MiB),
         ("grpc.keepalive_time_ms", 60_000),
         ("grpc.keepalive_timeout_ms", 20_000),

@@ -15,15 +15,16 @@ from google.rpc import code_pb2
 
 from vision_grpc._auth import AuthPlan, token_request
 from vision_grpc._core.methods import MethodInfo
-from vision_grpc._core.options import ClientOptions
+from vision_grpc._core.options import MAX_RESPONSE_BYTES, ClientOptions
 from vision_grpc.errors import ConnectError, TransportError, api_error
 from vision_grpc.transports._error_map import ErrorMap
+from vision_grpc.transports._http_client import ResponseTooLarge
 from vision_grpc.transports._rest_common import PreparedRequest, RestCodec, enter_interceptors
 from vision_grpc.transports.base import Metadata
 
 __all__ = ["AsyncRestTransport", "aiohttp_error_map", "require_aiohttp"]
 
-DEADLINE, UNAVAILABLE = code_pb2.DEADLINE_EXCEEDED, code_pb2.UNAVAILABLE
+DEADLINE, UNAVAILABLE, EXHAUSTED = code_pb2.DEADLINE_EXCEEDED, code_pb2.UNAVAILABLE, code_pb2.RESOURCE_EXHAUSTED
 
 
 def require_aiohttp() -> None:
@@ -55,6 +56,7 @@ def aiohttp_error_map(origin: str) -> ErrorMap:
             ),
             (aiohttp.ClientOSError, lambda exc, _: api_error(UNAVAILABLE, f"connection to {origin} lost: {exc}")),
             (asyncio.TimeoutError, lambda _, timeout: api_error(DEADLINE, f"no answer within {timeout}s")),
+            (ResponseTooLarge, lambda exc, _: api_error(EXHAUSTED, f"answer from {origin} too large: {exc}")),
             (aiohttp.ClientError, lambda exc, _: TransportError(f"{type(exc).__name__} talking to {origin}: {exc}")),
         ]
     )
@@ -112,10 +114,27 @@ class AsyncRestTransport:
             timeout=self._aiohttp.ClientTimeout(total=timeout, sock_connect=self._connect_deadline),
             allow_redirects=False,
         ) as response:
-            body = await response.read()
-            return response.status, body, response.headers.get("content-type", "")
+            return response.status, await _read_capped(response), response.headers.get("content-type", "")
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+async def _read_capped(response: Any) -> bytes:
+    """The body, held to the same cap as every transport's answers (decompressed size included)."""
+    limit = MAX_RESPONSE_BYTES
+    length = response.content_length
+    if length is not None and length > limit:
+        raise ResponseTooLarge(f"a {length}-byte response body is over the {limit}-byte limit")
+    if length is not None and "content-encoding" not in response.headers:
+        body: bytes = await response.read()  # bounded by its content-length
+        return body
+    parts, total = [], 0
+    async for chunk in response.content.iter_chunked(1 << 20):
+        total += len(chunk)
+        if total > limit:
+            raise ResponseTooLarge(f"a response body over the {limit}-byte limit")
+        parts.append(chunk)
+    return b"".join(parts)
