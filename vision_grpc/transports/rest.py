@@ -52,7 +52,7 @@ def http1_error_map(origin: str) -> ErrorMap:
 
 
 class RestTransport:
-    """Calls over one urllib3 connection pool to the endpoint (connections are reused)."""
+    """Calls over one keep-alive connection pool to the endpoint (``_http_client.ConnectionPool``)."""
 
     def __init__(self, options: ClientOptions, auth: AuthPlan) -> None:
         self._codec = RestCodec(options, auth)
@@ -99,7 +99,7 @@ class RestTransport:
 
 
 def _tls_context() -> ssl.SSLContext:
-    # The system's trust store (SSL_CERT_FILE / SSL_CERT_DIR honoured), hostname checked: as urllib3 did.
+    # The system's trust store (SSL_CERT_FILE / SSL_CERT_DIR honoured), host name checked, as urllib3 did.
     context = ssl.create_default_context()
     context.set_alpn_protocols(["http/1.1"])
     return context
