@@ -10,7 +10,8 @@ Public face:
 * ``EmulatorService`` (``_service``): the transport-agnostic core, one ``call`` per RPC;
   ``.faults`` (``FaultInjector``), ``.calls`` (``RecordedCall``), ``.annotators``, ``.storage``.
 * ``grpc_server`` / ``rest_server``: the gRPC (``grpc.aio``) and HTTP/1.1 JSON fronts over one
-  service; ``single_port`` serves both on one port; ``__main__`` runs them.
+  service; ``single_port`` serves both on one port; ``gcs_server`` serves the storage directory as the
+  Cloud Storage JSON API (for ``STORAGE_EMULATOR_HOST``); ``__main__`` runs them.
 * ``AnnotatorRegistry``, ``Annotator``, ``ImageInput``: plug in annotators per feature type.
 * ``BucketDir``, ``ObjectNotFound``, ``InvalidUri``: the storage directory and its errors.
 
@@ -18,10 +19,15 @@ Inside, each module imports only those below it (an import-linter contract keeps
 
 * ``_operations`` (google.longrunning over ``_store``, finished on time by ``_finisher``),
   ``_jobs`` (reads inputs, annotates, writes output shards), ``_faults`` (injected failures).
-* ``_annotate`` (the registry) over ``_pdf_text`` (the text features from PDF text layers).
-* ``_image`` (what an annotator gets), ``_pages`` (page counts of PDF/TIFF/GIF, the PDFium lock).
+* ``_annotate`` (the registry) over ``_ocr`` (the text features by OCR of the rendered page or image,
+  the ``ocr`` extra) and ``_pdf_text`` (the text features from PDF text layers).
+* ``_layout`` (lines of words grouped into paragraphs and blocks, written as the service answers them),
+  ``_raster`` (PDF pages rendered and images decoded into the pixels OCR reads).
+* ``_image`` (what an annotator gets), ``_pages`` (page counts of PDF/TIFF/GIF, the PDFium lock),
+  ``_objects`` (Cloud Storage objects over ``BucketDir``: generations, hashes, listings, uploads),
+  ``_http_server`` (the HTTP/1.1 server both HTTP fronts run on: connections, bounds, keep-alive).
 * ``_buckets`` (``BucketDir``), ``_store`` (the operation records), ``_status`` (statuses and errors),
-  ``_http1`` (strict HTTP/1.1 request framing for the REST front).
+  ``_http1`` (strict HTTP/1.1 request framing, without I/O).
 """
 
 from __future__ import annotations

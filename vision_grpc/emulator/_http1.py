@@ -1,8 +1,8 @@
-"""Strict HTTP/1.1 request framing for the emulator's REST front (RFC 9112), without I/O.
+"""Strict HTTP/1.1 request framing for the emulator's HTTP fronts (RFC 9112), without I/O.
 
-The REST front (``rest_server``) reads bytes; this module says what they mean, and refuses anything a
-second reader could frame differently (the root of request smuggling), always with an ``HttpError``
-whose status the front sends before closing the connection:
+``_http_server`` reads the bytes (for ``rest_server`` and ``gcs_server``); this module says what they mean,
+and refuses anything a second reader could frame differently (the root of request smuggling), always with
+an ``HttpError`` whose status the server answers before closing the connection:
 
 - request line (section 3): ``method SP target SP HTTP/1.x``; a method is a token, the target origin-form
   (``/path?query``) or absolute-form (``http://host/path``), visible ASCII; another version: 505. Longer

@@ -1,14 +1,19 @@
-"""The emulator's long-running operations: records whose state is derived from the clock.
+"""The emulator's operation records, and the bounded, thread-safe store that holds them.
 
-An operation is CREATED at submit, RUNNING from ``running_at`` and due at ``done_at``; at the
-due time its result is computed (by the background finisher or by the first read past
-``done_at``, under the record's lock, so exactly once) and it is DONE from then on. The store is
-bounded: when full it evicts the oldest finished operation (its job has run, or it was
-cancelled) and never one whose job has not run yet; while no slot holds a finished operation it
-refuses new ones (``StoreFull``; ``Operations.submit`` first finishes the past-due ones). A
-condition variable wakes ``WaitOperation`` callers when an operation finishes, and listeners
-(``listen``: an asyncio server's waiters, which hold no thread to wait on the condition with) are
-called at the same moments.
+An ``OperationRecord`` holds what ``_operations`` derives an operation's state from (``created``,
+``running_at``, ``done_at``, against its clock) and the outcome: ``finish()`` records the response, the
+error or the cancellation once, under the record's ``lock``, and sets ``finished_at`` last, so that
+lock-free readers that see it set also see the outcome. When and where a job runs is ``_operations``'
+and ``_finisher``'s business; nothing here runs one.
+
+``OperationStore`` maps names to records in submission order, numbering each as it is added (``seq``:
+the order of ``ListOperations`` and its page tokens). It holds at most ``max_operations``: when full,
+``add`` evicts the oldest finished record (done or cancelled), never one whose job has not run (its
+outputs would never be written); with none finished it raises ``StoreFull`` (``Operations.submit`` then
+nudges the finisher to end the past-due ones and tries once more, else answers RESOURCE_EXHAUSTED).
+``notify()``, which its owner calls when an operation finishes or is cancelled and at close, wakes the
+threads waiting on the ``changed`` condition (``WaitOperation``) and calls the ``listen`` callbacks (an
+asyncio server's waiters, which hold no thread to wait on the condition with).
 """
 
 from __future__ import annotations

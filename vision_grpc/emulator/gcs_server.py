@@ -30,19 +30,18 @@ Errors are Cloud Storage's JSON: ``{"error": {"code": 404, "message": "...", "er
 "domain": "global", "reason": "notFound"}]}}``. Object resources carry ``mediaLink`` built from the
 request's ``Host`` (so it is right for whoever asked, and after a restart on another port).
 
-The server is the REST front's design (``rest_server``) on the same strict HTTP/1.1 framing (``_http1``,
-RFC 9112): standard library sockets, one accept thread, a thread per connection, with the same bounds
-(``GcsServer`` arguments): at most ``max_connections`` (256) served at a time, the next answered ``503``
-with ``Retry-After: 1`` and closed; a kept-alive connection idle ``idle_timeout`` (60 s) is closed; a
-request head not in within ``request_timeout`` (30 s), or a body that stalls that long, gets ``408`` and
-the connection closed; a JSON or multipart body over ``max_body`` (64 MiB) gets ``413`` before it is read.
-Uploads stream to disk, up to ``max_object_size`` (1 GiB) per object (a longer declared body: ``413``
-before a byte of it is read), with at most ``max_upload_sessions`` (64) resumable uploads open. A body
-whose length is ambiguous (``Content-Length`` with ``Transfer-Encoding``, lengths that differ, a coding
-other than ``chunked``), a folded header, a missing ``Host``...: ``400`` and the connection closed, so no
-byte after them runs as a second request. ``Expect: 100-continue`` is answered when the body is first
-read, so a request refused before (no such bucket, a bad name) never has its body sent. Sockets are
-``TCP_NODELAY`` (else each small answer waits ~40 ms for the client's delayed ACK).
+The connections are ``_http_server``'s, as the REST front's: standard library sockets and threads, strict
+HTTP/1.1 framing (``_http1``, RFC 9112), keep-alive, and the same bounds (``GcsServer`` arguments): at most
+``max_connections`` (256) served at a time, the next answered ``503`` with ``Retry-After: 1`` and closed;
+a kept-alive connection idle ``idle_timeout`` (60 s) is closed; a request head not in within
+``request_timeout`` (30 s), or a body that stalls that long, gets ``408`` and the connection closed; a JSON
+or multipart body over ``max_body`` (64 MiB) gets ``413`` before it is read. Uploads stream to disk, up to
+``max_object_size`` (1 GiB) per object (a longer declared body: ``413`` before a byte of it is read), with
+at most ``max_upload_sessions`` (64) resumable uploads open. A body whose length is ambiguous
+(``Content-Length`` with ``Transfer-Encoding``, lengths that differ, a coding other than ``chunked``), a
+folded header, a missing ``Host``...: ``400`` and the connection closed, so no byte after them runs as a
+second request. ``Expect: 100-continue`` is answered when the body is first read, so a request refused
+before (no such bucket, a bad name) never has its body sent.
 """
 
 from __future__ import annotations
@@ -51,28 +50,20 @@ import email.message
 import json
 import logging
 import re
-import selectors
-import socket
-import threading
-import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from http import HTTPStatus
-from typing import Any, BinaryIO
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import parse_qsl, quote, unquote
 
 from vision_grpc.emulator._buckets import BucketDir
-from vision_grpc.emulator._http1 import (
-    MAX_HEAD,
-    MAX_HEADERS,
-    Framing,
-    HttpError,
-    RequestHead,
-    check_hosts,
-    chunk_size,
-    framing,
-    header_line,
-    request_line,
+from vision_grpc.emulator._http1 import HttpError, RequestHead
+from vision_grpc.emulator._http_server import (
+    MAX_BODY,
+    Body,
+    Http1Server,
+    Limits,
+    RequestTimeout,
+    Response,
+    json_response,
 )
 from vision_grpc.emulator._objects import (
     DEFAULT_MAX_OBJECT_SIZE,
@@ -86,177 +77,38 @@ __all__ = ["MAX_BODY", "GcsServer"]
 
 _log = logging.getLogger(__name__)
 
-MAX_BODY = 64 * 1024 * 1024  # JSON and multipart bodies (read into memory)
 _MAX_JSON = 1024 * 1024  # a bucket or upload-session description
-_PIECE = 1 << 20  # bytes read from the socket at a time
-_DRAIN = 1 << 20  # after an error: at most this much unread body is read and dropped to keep the connection
-_STOP_SECONDS = 5.0
-_ACCEPT_PAUSE = 0.5  # out of descriptors: seconds before accepting again
-_BLANK_LINES = 4  # empty lines skipped before a request line (some clients send a CRLF after a body)
 _HOST = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
-_JSON_TYPE = "application/json; charset=UTF-8"
 
 
-class _Timeout(Exception):
-    """The deadline of the current wait passed."""
+def _json(status: int, payload: Mapping[str, Any], headers: list[tuple[str, str]] | None = None) -> Response:
+    return json_response(status, json.dumps(payload).encode(), headers or [])
 
 
-@dataclass
-class _Response:
-    status: int
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes = b""
-    file: BinaryIO | None = None  # sent after the head: ``length`` bytes from ``offset``
-    offset: int = 0
-    length: int = 0
-
-
-def _json(status: int, payload: Mapping[str, Any], headers: list[tuple[str, str]] | None = None) -> _Response:
-    return _Response(status, [("Content-Type", _JSON_TYPE), *(headers or [])], json.dumps(payload).encode())
-
-
-def _error(status: int, reason: str, message: str) -> _Response:
+def _error(status: int, reason: str, message: str) -> Response:
     detail = {"message": message, "domain": "global", "reason": reason}
     return _json(status, {"error": {"code": status, "message": message, "errors": [detail]}})
 
 
-def _head_bytes(response: _Response, length: int, *, close: bool) -> bytes:
-    lines = [f"HTTP/1.1 {response.status} {_phrase(response.status)}", f"Content-Length: {length}"]
-    lines += [f"{name}: {value}" for name, value in response.headers]
-    if close:
-        lines.append("Connection: close")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+def _refusal(error: HttpError) -> Response:
+    """A request the connection cannot serve (framing, 408, 413, 503...), as Cloud Storage's JSON."""
+    if isinstance(error, RequestTimeout):
+        what = "The request body" if error.in_body else "The request"
+        return _error(408, "requestTimeout", f"{what} did not arrive in time.")
+    reason = {413: "requestTooLarge", 503: "backendError"}.get(error.status, "invalid")
+    return _error(error.status, reason, error.message)
 
 
-class _Conn:
-    """A client socket with an input buffer; every read waits at most until the deadline given."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.buffer = bytearray()
-
-    def _fill(self, deadline: float) -> None:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise _Timeout
-        self.sock.settimeout(remaining)
-        try:
-            data = self.sock.recv(_PIECE)
-        except TimeoutError:
-            raise _Timeout from None
-        if not data:
-            raise EOFError
-        self.buffer += data
-
-    def wait_first(self, deadline: float) -> None:
-        if not self.buffer:
-            self._fill(deadline)
-
-    def line(self, deadline: float, status: int, what: str) -> bytes:
-        """One line, LF included; ``HttpError(status)`` past ``MAX_HEAD`` bytes without one."""
-        searched = 0
-        while (end := self.buffer.find(b"\n", searched)) < 0:
-            if len(self.buffer) > MAX_HEAD:
-                raise HttpError(status, f"{what} is over {MAX_HEAD} bytes")
-            searched = len(self.buffer)
-            self._fill(deadline)
-        line = bytes(self.buffer[: end + 1])
-        del self.buffer[: end + 1]
-        return line
-
-    def some(self, limit: int, deadline: float) -> bytes:
-        """Between 1 and ``limit`` bytes."""
-        if not self.buffer:
-            self._fill(deadline)
-        data = bytes(self.buffer[:limit])
-        del self.buffer[:limit]
-        return data
-
-    def send(self, data: bytes, timeout: float) -> None:
-        self.sock.settimeout(timeout)
-        self.sock.sendall(data)
-
-
-class _Body:
-    """A request's body, read on demand as the handler consumes it: ``Content-Length`` bytes or ``chunked``
-    (at most ``limit`` bytes either way). ``100 Continue`` goes out when the handler first reads, so a
-    request refused before that (a missing bucket, a bad name) never makes the client send its body.
-    Every read waits at most ``stall`` seconds for the next bytes (``_Timeout``: 408)."""
-
-    def __init__(self, conn: _Conn, head: RequestHead, frame: Framing, limit: int, stall: float) -> None:
-        self._conn, self._head = conn, head
-        self.chunked = frame.chunked
-        self._left = frame.length  # Content-Length: bytes still to read
-        self._chunk_left = 0  # chunked: bytes left in the current chunk
-        self._limit, self._stall = limit, stall
-        self._total = 0
-        self.started = False
-        self.finished = frame.length == 0
-
-    def pieces(self) -> Iterator[bytes]:
-        while not self.finished:
-            piece = self._next_piece()
-            if piece:
-                yield piece
-
-    def read_all(self, limit: int) -> bytes:
-        """The whole body; ``GcsError(413)`` when it is (or is announced as) over ``limit`` bytes."""
-        if self._left is not None and self._left > limit:
+def _read_all(body: Body, limit: int) -> bytes:
+    """The whole body; ``GcsError(413)`` when it is (or is announced as) over ``limit`` bytes."""
+    if body.remaining is not None and body.remaining > limit:
+        raise GcsError(413, "requestTooLarge", f"The request body is over {limit} bytes.")
+    data = bytearray()
+    for piece in body.pieces():
+        data += piece
+        if len(data) > limit:
             raise GcsError(413, "requestTooLarge", f"The request body is over {limit} bytes.")
-        data = bytearray()
-        for piece in self.pieces():
-            data += piece
-            if len(data) > limit:
-                raise GcsError(413, "requestTooLarge", f"The request body is over {limit} bytes.")
-        return bytes(data)
-
-    def _next_piece(self) -> bytes:
-        if not self.started:
-            self.started = True
-            if self._head.expects_continue:
-                self._conn.send(b"HTTP/1.1 100 Continue\r\n\r\n", self._stall)
-        deadline = time.monotonic() + self._stall
-        if not self.chunked:
-            assert self._left is not None
-            piece = self._conn.some(min(self._left, _PIECE), deadline)
-            self._left -= len(piece)
-            self.finished = self._left == 0
-            return piece
-        if self._chunk_left == 0:
-            self._chunk_left = chunk_size(self._conn.line(deadline, 400, "a chunk-size line"))
-            if self._chunk_left == 0:
-                for _ in range(MAX_HEADERS + 1):  # the trailer section: checked, then dropped
-                    raw = self._conn.line(deadline, 431, "the trailer section")
-                    if raw in (b"\r\n", b"\n"):
-                        self.finished = True
-                        return b""
-                    header_line(raw)
-                raise HttpError(431, f"more than {MAX_HEADERS} trailer lines")
-            if self._total + self._chunk_left > self._limit:
-                raise HttpError(413, f"the request body is over {self._limit} bytes")
-            self._total += self._chunk_left
-        piece = self._conn.some(min(self._chunk_left, _PIECE), deadline)
-        self._chunk_left -= len(piece)
-        if self._chunk_left == 0 and self._conn.line(deadline, 400, "a chunk's end") not in (b"\r\n", b"\n"):
-            raise HttpError(400, "a chunk does not end with CRLF")
-        return piece
-
-    def drain(self, limit: int) -> bool:
-        """Read and drop the rest of a declared body of at most ``limit`` bytes the client is sending;
-        whether the body is now fully read (else the connection must close, or the rest would be read as a
-        request)."""
-        if self.finished:
-            return True
-        if self.chunked or self._left is None or self._left > limit:
-            return False
-        if not self.started and self._head.expects_continue:
-            return False  # the client waits for our word before it sends: there is nothing to drop
-        try:
-            while not self.finished:
-                self._next_piece()
-        except (OSError, EOFError, HttpError, _Timeout):
-            return False
-        return True
+    return bytes(data)
 
 
 class GcsServer:
@@ -275,186 +127,53 @@ class GcsServer:
         max_object_size: int = DEFAULT_MAX_OBJECT_SIZE,
         max_upload_sessions: int = 64,
     ) -> None:
-        if max_connections < 1 or max_body < 0:
-            raise ValueError("max_connections must be >= 1, max_body >= 0")
-        if not (idle_timeout > 0 and request_timeout > 0):
-            raise ValueError("idle_timeout and request_timeout must be > 0")
+        limits = Limits(max_connections, idle_timeout, request_timeout, max_body)
         self.objects = ObjectStore(storage, max_object_size=max_object_size, max_sessions=max_upload_sessions)
         self.idle_timeout = idle_timeout
         self.request_timeout = request_timeout
-        self._max_connections = max_connections
         self._max_body = max_body
-        host = host.strip("[]")
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._listener = socket.create_server((host, port), family=family, backlog=128)
-        self._listener.setblocking(False)
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._lock = threading.Lock()
-        self._serving: set[socket.socket] = set()
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._accept_loop, name="vision-emulator-gcs", daemon=True)
+        self._http = Http1Server(
+            host, port, limits, name="GCS", respond=self._respond, refusal=_refusal, body_limit=self._body_limit
+        )
 
     @property
     def url(self) -> str:
         """``http://HOST:PORT``: the value for ``STORAGE_EMULATOR_HOST`` (a dialable host for 0.0.0.0 / ::)."""
-        host, port = self._listener.getsockname()[:2]
-        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(str(host), str(host))
+        host, port = self._http.address
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}"
 
     @property
     def port(self) -> int:
-        return int(self._listener.getsockname()[1])
+        return self._http.address[1]
 
     def open_connections(self) -> int:
-        with self._lock:
-            return len(self._serving)
-
-    # -- life cycle -------------------------------------------------------------------------------
+        return self._http.open_connections()
 
     def start(self) -> None:
-        self._thread.start()
+        self._http.start()
 
     def stop(self) -> None:
         """Close the port and every connection, join the accept thread, drop unfinished uploads. Idempotent."""
-        self._stopping.set()
-        if self._thread.is_alive():
-            try:
-                self._wake_w.send(b"x")
-            except OSError:
-                pass
-            self._thread.join(_STOP_SECONDS)
-        with self._lock:
-            serving = list(self._serving)
-        for sock in serving:  # wakes their threads, which then close them
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        for sock in (self._listener, self._wake_r, self._wake_w):
-            sock.close()
+        self._http.stop()
         self.objects.close()
-
-    def _accept_loop(self) -> None:
-        with selectors.DefaultSelector() as selector:
-            selector.register(self._listener, selectors.EVENT_READ)
-            selector.register(self._wake_r, selectors.EVENT_READ)
-            starved = False
-            while not self._stopping.is_set():
-                selector.select()
-                if self._stopping.is_set():
-                    return
-                try:
-                    sock, _ = self._listener.accept()
-                except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-                    continue
-                except OSError as exc:  # EMFILE and the like: wait rather than spin
-                    if not starved:
-                        _log.warning("emulator GCS front: cannot accept (%s); retrying every %ss", exc, _ACCEPT_PAUSE)
-                    starved = True
-                    self._stopping.wait(_ACCEPT_PAUSE)
-                    continue
-                starved = False
-                self._admit(sock)
-
-    def _admit(self, sock: socket.socket) -> None:
-        with self._lock:
-            serve = len(self._serving) < self._max_connections and not self._stopping.is_set()
-            if serve:
-                self._serving.add(sock)
-        if not serve:
-            _refuse(sock)
-            return
-        try:
-            threading.Thread(target=self._serve, args=(sock,), name="vision-emulator-gcs-conn", daemon=True).start()
-        except RuntimeError:  # no thread to be had
-            self._done(sock)
-            sock.close()
-
-    def _done(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._serving.discard(sock)
-
-    def _serve(self, sock: socket.socket) -> None:
-        """One connection, on its own thread: requests until the client closes, idles or breaks framing."""
-        conn = _Conn(sock)
-        gently = False
-        try:
-            sock.setblocking(True)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            while not self._stopping.is_set():
-                try:
-                    conn.wait_first(time.monotonic() + self.idle_timeout)
-                except _Timeout:
-                    return  # idle: closed without a word
-                close = False
-                try:
-                    head = _read_head(conn, time.monotonic() + self.request_timeout)
-                    upload = head.target.partition("?")[0].startswith("/upload/")
-                    limit = self.objects.max_object_size if upload else self._max_body
-                    body = _Body(conn, head, framing(head, limit), limit, self.request_timeout)
-                except HttpError as refused:
-                    self._send(conn, _framing_error(refused), None, close=True)
-                    gently = True
-                    return
-                except _Timeout:
-                    self._send(
-                        conn, _error(408, "requestTimeout", "The request did not arrive in time."), None, close=True
-                    )
-                    gently = True
-                    return
-                try:
-                    response = self.respond(head.method, head.target, head, body)
-                except HttpError as broken:  # the body, as it was read
-                    response, close = _framing_error(broken), True
-                except _Timeout:
-                    response, close = _error(408, "requestTimeout", "The request body did not arrive in time."), True
-                if not close and (response.status == 413 or not body.drain(_DRAIN)):
-                    close = True  # the unread rest of the body would be read as the next request
-                close = close or not head.keep_alive
-                self._send(conn, response, head, close=close)
-                if close:
-                    gently = True
-                    return
-        except (OSError, EOFError):
-            pass  # the client went away (or stop() shut the socket)
-        except Exception:  # a bug: this connection ends, the server goes on
-            _log.exception("emulator GCS front: connection failed")
-        finally:
-            if gently and not self._stopping.is_set():
-                _close_gently(sock)
-            self._done(sock)
-            sock.close()
-
-    def _send(self, conn: _Conn, response: _Response, head: RequestHead | None, *, close: bool) -> None:
-        length = response.length if response.file is not None else len(response.body)
-        with_body = head is None or head.method != "HEAD"
-        try:
-            if response.file is None:
-                conn.send(
-                    _head_bytes(response, length, close=close) + (response.body if with_body else b""),
-                    self.request_timeout,
-                )
-            else:
-                conn.send(_head_bytes(response, length, close=close), self.request_timeout)
-                if with_body and length:
-                    conn.sock.sendfile(response.file, response.offset, length)
-        finally:
-            if response.file is not None:
-                response.file.close()
-        if head is not None:
-            _log.debug("emulator GCS front: %s %s -> %s", head.method, head.target, response.status)
 
     # -- one request ------------------------------------------------------------------------------
 
-    def respond(self, method: str, target: str, headers: RequestHead, body: _Body) -> _Response:
+    def _body_limit(self, head: RequestHead) -> int:
+        upload = head.target.partition("?")[0].startswith("/upload/")
+        return self.objects.max_object_size if upload else self._max_body
+
+    def _respond(self, head: RequestHead, body: Body) -> Response:
         """The response to one request (errors included, as Cloud Storage's JSON)."""
+        method, target = head.method, head.target
         try:
-            return self._route(method, target, headers, body)
+            return self._route(method, target, head, body)
         except GcsError as error:
             return _error(error.status, error.reason, error.message)
-        except (HttpError, _Timeout, EOFError, ConnectionError):
-            raise  # the request's own framing or connection: _serve answers or ends it
+        except (HttpError, EOFError, ConnectionError):
+            raise  # the request's own framing (RequestTimeout included) or connection: the server answers or ends it
         except OSError as exc:
             _log.warning("emulator GCS front: %s %s failed: %s", method, target, exc)
             return _error(500, "backendError", f"The emulator could not do it: {type(exc).__name__}: {exc.strerror}")
@@ -462,7 +181,7 @@ class GcsServer:
             _log.exception("emulator GCS front: %s %s failed", method, target)
             return _error(500, "backendError", f"{type(exc).__name__}: {exc}")
 
-    def _route(self, method: str, target: str, headers: RequestHead, body: _Body) -> _Response:
+    def _route(self, method: str, target: str, headers: RequestHead, body: Body) -> Response:
         if not target.startswith("/"):  # absolute-form: http://host/path
             target = "/" + target.split("://", 1)[-1].partition("/")[2]
         raw_path, _, query_text = target.partition("?")
@@ -494,7 +213,7 @@ class GcsServer:
                 return _json(200, self.objects.bucket(bucket))
             if method == "DELETE":
                 self.objects.delete_bucket(bucket)
-                return _Response(204)
+                return Response(204)
         elif tail == "/o":
             if method == "GET":
                 return self._list(bucket, query, base)
@@ -510,7 +229,7 @@ class GcsServer:
                 self.objects.delete(
                     bucket, name, generation=_generation(query), preconditions=Preconditions.from_query(query)
                 )
-                return _Response(204)
+                return Response(204)
         return _not_served(method, raw_path)
 
     def _media_base(self, host: str | None) -> str:
@@ -521,14 +240,14 @@ class GcsServer:
 
     # -- buckets and listings ---------------------------------------------------------------------
 
-    def _create_bucket(self, query: Mapping[str, str], body: _Body) -> _Response:
+    def _create_bucket(self, query: Mapping[str, str], body: Body) -> Response:
         described = _json_body(body)
         name = described.get("name")
         if not isinstance(name, str):
             raise GcsError(400, "required", "Required: the bucket's name.")
         return _json(200, self.objects.create_bucket(name))
 
-    def _list(self, bucket: str, query: Mapping[str, str], base: str) -> _Response:
+    def _list(self, bucket: str, query: Mapping[str, str], base: str) -> Response:
         if "matchGlob" in query:
             raise GcsError(501, "notImplemented", "The emulator does not implement matchGlob.")
         if query.get("includeTrailingDelimiter", "false").lower() == "true":
@@ -563,7 +282,7 @@ class GcsServer:
 
     # -- downloads --------------------------------------------------------------------------------
 
-    def _download(self, bucket: str, name: str, query: Mapping[str, str], headers: RequestHead) -> _Response:
+    def _download(self, bucket: str, name: str, query: Mapping[str, str], headers: RequestHead) -> Response:
         preconditions = Preconditions.from_query(query)
         handle, info = self.objects.open(bucket, name, generation=_generation(query))
         try:
@@ -582,7 +301,7 @@ class GcsServer:
             ]
             span = _range(headers.get("range"), info.size)
             if span is None:
-                return _Response(200, common, file=handle, length=info.size)
+                return Response(200, common, file=handle, length=info.size)
             first, last = span
             if first >= info.size:
                 handle.close()
@@ -590,7 +309,7 @@ class GcsServer:
                 response.headers.append(("Content-Range", f"bytes */{info.size}"))
                 return response
             ranged = [*common, ("Content-Range", f"bytes {first}-{last}/{info.size}")]
-            return _Response(206, ranged, file=handle, offset=first, length=last - first + 1)
+            return Response(206, ranged, file=handle, offset=first, length=last - first + 1)
         except BaseException:
             handle.close()
             raise
@@ -598,8 +317,8 @@ class GcsServer:
     # -- uploads ----------------------------------------------------------------------------------
 
     def _upload(
-        self, method: str, bucket: str, query: Mapping[str, str], headers: RequestHead, body: _Body, base: str
-    ) -> _Response:
+        self, method: str, bucket: str, query: Mapping[str, str], headers: RequestHead, body: Body, base: str
+    ) -> Response:
         kind = query.get("uploadType")
         upload_id = query.get("upload_id")
         if upload_id is not None:
@@ -607,13 +326,13 @@ class GcsServer:
                 return self._chunk(upload_id, headers, body, base)
             if method == "DELETE":
                 self.objects.cancel_upload(upload_id)
-                return _Response(499)
+                return Response(499)
             return _not_served(method, "/upload/storage/v1/b/{bucket}/o?upload_id=...")
         if method != "POST":
             return _not_served(method, "/upload/storage/v1/b/{bucket}/o")
         preconditions = Preconditions.from_query(query)
         if kind == "multipart":
-            metadata, media_type, media = _multipart(headers.get("content-type"), body.read_all(self._max_body))
+            metadata, media_type, media = _multipart(headers.get("content-type"), _read_all(body, self._max_body))
             name = _object_name(metadata, query)
             info = self.objects.write(
                 bucket,
@@ -652,87 +371,23 @@ class GcsServer:
             location = (
                 f"{base}/upload/storage/v1/b/{quote(bucket, safe='')}/o?uploadType=resumable&upload_id={upload_id}"
             )
-            return _Response(200, [("Location", location), ("X-GUploader-UploadID", upload_id)])
+            return Response(200, [("Location", location), ("X-GUploader-UploadID", upload_id)])
         raise GcsError(400, "invalid", f"Unknown uploadType {kind!r}: multipart, media or resumable.")
 
-    def _chunk(self, upload_id: str, headers: RequestHead, body: _Body, base: str) -> _Response:
+    def _chunk(self, upload_id: str, headers: RequestHead, body: Body, base: str) -> Response:
         state = self.objects.upload_chunk(
             upload_id, headers.get("content-range"), body.pieces(), declared=_hash_header(headers.get("x-goog-hash"))
         )
         if state.done is not None:
             return _json(200, state.done.resource(base), [("X-GUploader-UploadID", upload_id)])
         progress = [("Range", f"bytes=0-{state.size - 1}")] if state.size else []
-        return _Response(308, [*progress, ("X-GUploader-UploadID", upload_id)])
+        return Response(308, [*progress, ("X-GUploader-UploadID", upload_id)])
 
 
 # -- helpers ----------------------------------------------------------------------------------------
 
 
-def _refuse(sock: socket.socket) -> None:
-    """Over ``max_connections``: a 503 if the socket takes it at once, then close."""
-    payload = json.dumps(
-        {"error": {"code": 503, "message": "too many connections", "errors": [{"reason": "backendError"}]}}
-    ).encode()
-    head = f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: {_JSON_TYPE}\r\nContent-Length: {len(payload)}\r\n"
-    try:
-        sock.setblocking(False)
-        sock.send((head + "Retry-After: 1\r\nConnection: close\r\n\r\n").encode("latin-1") + payload)
-        sock.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass
-    finally:
-        sock.close()
-
-
-def _read_head(conn: _Conn, deadline: float) -> RequestHead:
-    """The request line and header fields, strictly (``_http1``), within ``deadline``."""
-    line = conn.line(deadline, 414, "the request line")
-    for _ in range(_BLANK_LINES):  # RFC 9112 section 2.2: blank lines before a request line are ignored
-        if line not in (b"\r\n", b"\n"):
-            break
-        line = conn.line(deadline, 414, "the request line")
-    method, target, version = request_line(line)
-    headers: list[tuple[str, str]] = []
-    size = len(line)
-    while (raw := conn.line(deadline, 431, "the request head")) not in (b"\r\n", b"\n"):
-        size += len(raw)
-        if size > MAX_HEAD or len(headers) >= MAX_HEADERS:
-            raise HttpError(431, f"the request head is over {MAX_HEAD} bytes or {MAX_HEADERS} header lines")
-        headers.append(header_line(raw))
-    head = RequestHead(method, target, version, tuple(headers))
-    check_hosts(head)
-    return head
-
-
-def _framing_error(error: HttpError) -> _Response:
-    reason = {408: "requestTimeout", 413: "requestTooLarge"}.get(error.status, "invalid")
-    return _error(error.status, reason, error.message)
-
-
-def _close_gently(sock: socket.socket) -> None:
-    """Our side closed after the answer; what the client still sends is read and dropped (at most 1 s and
-    1 MiB), so that the close does not reset the connection before the client reads the answer."""
-    try:
-        sock.shutdown(socket.SHUT_WR)
-        deadline, dropped = time.monotonic() + 1.0, 0
-        while dropped < _DRAIN and (remaining := deadline - time.monotonic()) > 0:
-            sock.settimeout(remaining)
-            data = sock.recv(65536)
-            if not data:
-                break
-            dropped += len(data)
-    except OSError:
-        pass
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Client Closed Request" if status == 499 else ""
-
-
-def _not_served(method: str, path: str) -> _Response:
+def _not_served(method: str, path: str) -> Response:
     return _error(501, "notImplemented", f"The emulator does not implement {method} {path}.")
 
 
@@ -783,8 +438,8 @@ def _range(header: str | None, size: int) -> tuple[int, int] | None:
     return first, last
 
 
-def _json_body(body: _Body) -> dict[str, Any]:
-    raw = body.read_all(_MAX_JSON)
+def _json_body(body: Body) -> dict[str, Any]:
+    raw = _read_all(body, _MAX_JSON)
     if not raw.strip():
         return {}
     try:
