@@ -1,7 +1,7 @@
 """The benchmark runs end to end: ``scripts/bench.py --smoke`` exits 0 and writes well-formed JSON.
 
 Only the shape of the results is checked, never a timing (the machine is shared and noisy).
-Also unit-checks the README section rewrite and the per-round ratios of ``scripts/benchlib``
+Also unit-checks the docs section rewrite and the per-round ratios of ``scripts/benchlib``
 (imported as ``scripts.benchlib`` from the repository root, which pytest puts on the path).
 """
 
@@ -81,13 +81,13 @@ def test_smoke_run_writes_json(tmp_path: Path) -> None:
 
 
 def test_readme_section_is_replaced_only_between_markers(tmp_path: Path) -> None:
-    readme = tmp_path / "README.md"
-    readme.write_text(f"# title\n\nbefore\n{report.README_START}\nold table\n{report.README_END}\nafter\n")
-    assert report.update_readme(readme, "new table\n")
-    assert readme.read_text() == f"# title\n\nbefore\n{report.README_START}\nnew table\n{report.README_END}\nafter\n"
+    readme = tmp_path / "performance.md"
+    readme.write_text(f"# title\n\nbefore\n{report.BENCH_START}\nold table\n{report.BENCH_END}\nafter\n")
+    assert report.update_section(readme, "new table\n")
+    assert readme.read_text() == f"# title\n\nbefore\n{report.BENCH_START}\nnew table\n{report.BENCH_END}\nafter\n"
 
     readme.write_text("# no markers\n")
-    assert not report.update_readme(readme, "table")
+    assert not report.update_section(readme, "table")
     assert readme.read_text() == "# no markers\n"
 
 

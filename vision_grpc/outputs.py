@@ -25,7 +25,7 @@ Speed: a shard's responses are located by msgspec's C scanner (the ``fast`` extr
 windowed locator below) and each page is built by ``jsonpb``'s precompiled walk and the message
 constructor (exactly json_format's message; json_format itself for what that walk declines), several
 times faster than ``json_format``. ``read_file_text`` reads only the text and words of each page
-(``PageText``), without building messages: many times faster again (README, Reading results).
+(``PageText``), without building messages: many times faster again (docs/concepts/outputs.md).
 """
 
 from __future__ import annotations
@@ -598,7 +598,7 @@ def read_file_text(source: object, *, storage: Storage, version: str | None = No
     for missing, overlapping or corrupt shards), but a page's JSON is only read for what ``PageText`` holds
     (``full_text_annotation`` text, pages, blocks, paragraphs, words, symbols and their breaks;
     ``context.page_number``; ``error``), never turned into a whole message: many times faster (see
-    README, Reading results). Those fields are read as ``json_format`` reads them; the other fields of a
+    docs/concepts/outputs.md). Those fields are read as ``json_format`` reads them; the other fields of a
     page are not checked (``read_file_results`` checks them all).
     """
     module, prefixes = _resolve(source, "Files", version)

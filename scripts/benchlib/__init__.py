@@ -23,7 +23,7 @@ Results:
     ``stats``     median, p99, median of per-round ratios
     ``results``   the row types, the machine, the whole run (and its JSON)
     ``targets``   the goals, met or missed
-    ``report``    the Markdown tables and the README section
+    ``report``    the Markdown tables and the docs/performance.md section
 
 The scripts import it as ``benchlib`` (a script's directory is first on its path; children are
 started with ``python -m`` from ``scripts/``), the tests as ``scripts.benchlib`` from the

@@ -12,7 +12,6 @@ from .results import Result
 
 BENCH_START = "<!-- bench:start -->"
 BENCH_END = "<!-- bench:end -->"
-README_START, README_END = BENCH_START, BENCH_END  # the names from when README.md held the section
 
 
 def fmt(value: float | None, digits: int = 1, suffix: str = "") -> str:
@@ -330,6 +329,3 @@ def update_section(path: Path, text: str) -> bool:
     block = f"{BENCH_START}\n{text.rstrip()}\n{BENCH_END}"
     path.write_text(pattern.sub(lambda _: block, content, count=1), encoding="utf-8")
     return True
-
-
-update_readme = update_section  # the name from when README.md held the section

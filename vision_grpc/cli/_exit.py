@@ -1,4 +1,4 @@
-"""The CLI's exit codes, defined once (README, "Command line": scripts branch on them)."""
+"""The CLI's exit codes, defined once (docs/how-to/cli.md: scripts branch on them)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """asyncio REST transport over aiohttp (the ``rest-async`` extra), sharing ``RestCodec``.
 
-aiohttp was chosen by measurement (README, "REST transport"): lowest per-call overhead of the
-asyncio HTTP clients here, keep-alive pooling, TCP_NODELAY by default.
+aiohttp was chosen by measurement (docs/how-to/rest-fallback.md, "The HTTP libraries"): lowest
+per-call overhead of the asyncio HTTP clients here, keep-alive pooling, TCP_NODELAY by default.
 """
 
 from __future__ import annotations
