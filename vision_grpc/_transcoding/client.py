@@ -47,6 +47,7 @@ from google.rpc import code_pb2
 
 from vision_grpc import errors
 from vision_grpc._gen._pool import JSON_TYPES
+from vision_grpc._transcoding import jsonpb
 from vision_grpc._transcoding.fields import (
     JSON_TEXT_MESSAGES,
     LEAF_MESSAGES,
@@ -291,13 +292,19 @@ def decode_response(rule: http_pb2.HttpRule, body: bytes, response_cls: type[M])
     message = response_cls()
     fd = _response_field(rule, descriptor_of(type(message)))
     try:
-        # Responses are parsed leniently (plain json.loads, ~3x faster than the duplicate-key check
-        # that requests get on the server side): the client takes what the service sends.
-        data = json.loads(body) if body.strip() else ({} if fd is None else None)
+        # Responses are parsed leniently (no duplicate-key check, which requests get on the server
+        # side): the client takes what the service sends. msgspec decodes when the `fast` extra is in.
+        data = jsonpb.loads(body) if body.strip() else ({} if fd is None else None)
         if fd is not None:
             data = {fd.name: data}
         elif not isinstance(data, dict):
             raise ValueError("expected a JSON object")
+        try:
+            # The precompiled walk: json_format's message, built in C (a dense OCR response ~5x faster).
+            built: M = _builder(response_cls)(data)
+            return built
+        except jsonpb.Fallback:
+            pass  # outside its subset (an Any, an odd value...): json_format decides
         json_format.ParseDict(data, message, ignore_unknown_fields=True, descriptor_pool=JSON_TYPES)
     except Exception as exc:  # the body is the server's: json and json_format raise ValueError, ParseError and,
         # on odd input, RecursionError (nesting), TypeError, AttributeError...; each is the answer's fault
@@ -305,6 +312,17 @@ def decode_response(rule: http_pb2.HttpRule, body: bytes, response_cls: type[M])
         text = f"cannot decode the {message.DESCRIPTOR.full_name} response: {reason or type(exc).__name__}"
         raise errors.ApiError(text, code=code_pb2.UNKNOWN) from None
     return message
+
+
+_BUILDERS: dict[type[Message], Any] = {}
+
+
+def _builder(cls: type[Message]) -> Any:
+    """``jsonpb.message_builder(cls)``, made once per class (a lost race only builds it twice)."""
+    build = _BUILDERS.get(cls)
+    if build is None:
+        build = _BUILDERS[cls] = jsonpb.message_builder(cls)
+    return build
 
 
 def encode_response(rule: http_pb2.HttpRule, message: Message) -> bytes:
