@@ -132,6 +132,8 @@ class ConnectionPool:
                 raise
             if reusable and not self._closed:
                 self._idle.append(connection)
+                if self._closed:  # close() ran meanwhile and may have missed it
+                    self.close()
             else:
                 connection.close()
             return response
