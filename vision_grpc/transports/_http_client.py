@@ -114,14 +114,14 @@ class ConnectionPool:
         timeout: float | None,
         connect_timeout: float,
     ) -> Response:
-        """Send one request and read its whole response. ``timeout`` bounds the wait for a free
-        connection and, separately, the call itself (connect, send, read); ``connect_timeout`` the
+        """Send one request and read its whole response. ``timeout`` bounds the whole of it: the
+        wait for a free connection, connecting, sending and reading; ``connect_timeout`` the
         connecting."""
         head = self._head(method, target, headers, body)
+        deadline = None if timeout is None else time.monotonic() + timeout
         if not self._slots.acquire(timeout=timeout):
             raise PoolTimeout(f"no free connection within {timeout}s")
         try:
-            deadline = None if timeout is None else time.monotonic() + timeout
             connection = self._take()
             if connection is None:
                 connection = _Connection.open(self._address, self._tls, connect_timeout, deadline)
