@@ -182,7 +182,9 @@ class _Connection:
     def open(
         cls, address: tuple[str, int], tls: ssl.SSLContext | None, connect_timeout: float, deadline: float | None
     ) -> _Connection:
-        limit = connect_timeout if deadline is None else min(connect_timeout, max(deadline - time.monotonic(), 0.0))
+        limit = connect_timeout if deadline is None else min(connect_timeout, deadline - time.monotonic())
+        if limit <= 0:
+            raise ResponseTimeout("the call's time ran out waiting for a free connection")
         host = address[0]
         try:
             sock = socket.create_connection(address, timeout=limit)
