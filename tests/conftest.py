@@ -63,3 +63,12 @@ def _no_emulator_host_from_outside(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("VISION_EMULATOR_HOST", raising=False)
     monkeypatch.delenv("VISION_EMULATOR_REST_HOST", raising=False)
     monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _no_bucket_metadata_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """google-cloud-storage 3.x fetches a bucket's metadata in a daemon thread on its first use. When the test's
+    server stops first, that thread retries for up to two minutes with ``random.uniform`` backoff, and a later
+    Hypothesis test sees the global random state change under it (HypothesisDeprecationWarning, then flaky
+    data generation). The fetch only serves the library's OpenTelemetry attributes: switch it off."""
+    monkeypatch.setenv("DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA", "1")
