@@ -47,17 +47,18 @@ def _mark(met: bool | None) -> str:
 
 def render(result: Result) -> str:
     """The whole report as Markdown."""
-    sections = [
-        _heading(result),
-        _latency(result),
-        _throughput(result),
-        _decode(result),
-        _cold(result),
-        _lag(result),
-        _polling(result),
-        _reading(result),
-        _targets(result),
+    phases = [
+        ("latency", _latency),
+        ("throughput", _throughput),
+        ("decode", _decode),
+        ("cold", _cold),
+        ("lag", _lag),
+        ("polling", _polling),
+        ("reading", _reading),
     ]
+    # A phase left out (--only) gets no table, rather than an empty one.
+    sections = [_heading(result), *(table(result) for name, table in phases if name in result.phases)]
+    sections.append(_targets(result))
     if result.errors:
         sections.append("\n".join(["Errors:", *(f"- {error}" for error in result.errors)]))
     return "\n\n".join(sections)
