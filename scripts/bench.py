@@ -2,8 +2,8 @@
 
 One command, from the repository root::
 
-    .venv/bin/python scripts/bench.py            # full: under 3 minutes
-    .venv/bin/python scripts/bench.py --quick    # under 30 s
+    .venv/bin/python scripts/bench.py            # full: about 3 minutes, more with reading
+    .venv/bin/python scripts/bench.py --quick    # about 1.5 minutes (--only latency,throughput: ~30 s)
     .venv/bin/python scripts/bench.py --smoke    # a few calls per figure (the test suite runs this)
     .venv/bin/python scripts/bench.py --json out.json --docs --profile
 
@@ -80,7 +80,11 @@ def _parser() -> argparse.ArgumentParser:
         description=(__doc__ or "").split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="fewer rounds and calls, no 30 s lag case (< 30 s)")
+    size.add_argument(
+        "--quick",
+        action="store_true",
+        help="fewer calls, no 30 s lag case (~1.5 min; --only latency,throughput: ~30 s)",
+    )
     size.add_argument("--smoke", action="store_true", help="a few calls per figure (< 15 s), for the tests")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument(
