@@ -373,6 +373,8 @@ def test_a_refused_port_is_connect_failed() -> None:
         ({"authorization": "Bearer secret\r\nx-injected: 1"}, "/v1/x"),
         ({"x-a\nb": "v"}, "/v1/x"),
         ({"x-nul": "a\x00b"}, "/v1/x"),
+        ({"x bad name": "v"}, "/v1/x"),
+        ({"x-bad:name": "v"}, "/v1/x"),
         ({}, "/v1/x HTTP/1.1\r\nx-injected: 1\r\n\r\nGET /"),
     ],
 )
@@ -486,3 +488,11 @@ def test_the_asyncio_rest_client_holds_answers_to_the_same_cap(framing: str, mon
 
     with ScriptedServer([Script(raw, "close")]) as server:
         asyncio.run(main(server.port))
+
+
+def test_a_head_request_reads_no_body_whatever_content_length_says() -> None:
+    with ScriptedServer([Script(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n"), Script(ok(b"{}"))]) as server:
+        p = pool(server)
+        assert p.request("HEAD", "/v1/x", {}, None, timeout=5, connect_timeout=3).body == b""
+        assert get(p).body == b"{}"
+    assert server.connections == 1

@@ -38,6 +38,7 @@ _MAX_HEAD = 64 * 1024  # status line and headers of one response
 _MAX_HEADERS = 200
 _RECV = 256 * 1024
 _UNSAFE = re.compile(r"[\r\n\x00]")  # what would split or end a header line (request smuggling)
+_NOT_TOKEN = re.compile(r"[^!#$%&'*+\-.^_`|~0-9A-Za-z]")  # a header name is an RFC 9110 token
 
 
 class HttpError(Exception):
@@ -126,7 +127,7 @@ class ConnectionPool:
             if connection is None:
                 connection = _Connection.open(self._address, self._tls, connect_timeout, deadline)
             try:
-                response, reusable = connection.exchange(head, body, deadline, self._max_body)
+                response, reusable = connection.exchange(head, body, deadline, self._max_body, method == "HEAD")
             except BaseException:
                 connection.close()
                 raise
@@ -162,9 +163,12 @@ class ConnectionPool:
         lines.extend(f"{name}: {value}" for name, value in headers.items())
         if body is not None or method in ("POST", "PUT", "PATCH"):
             lines.append(f"content-length: {0 if body is None else len(body)}")
-        if " " in target or _UNSAFE.search(target + "".join(headers) + "".join(headers.values())):
+        names = "".join(headers)
+        if " " in target or _UNSAFE.search(target + "".join(headers.values())) or _NOT_TOKEN.search(names):
             # The text is withheld: a header value may be a credential.
-            raise ValueError("a request header or the target holds a line break, NUL or space")
+            raise ValueError(
+                "a request header or the target holds a line break, NUL or space, or a name is not a token"
+            )
         lines.append("\r\n")
         return "\r\n".join(lines).encode("latin-1")
 
@@ -217,7 +221,9 @@ class _Connection:
         except OSError:
             pass
 
-    def exchange(self, head: bytes, body: bytes | None, deadline: float | None, max_body: int) -> tuple[Response, bool]:
+    def exchange(
+        self, head: bytes, body: bytes | None, deadline: float | None, max_body: int, head_request: bool = False
+    ) -> tuple[Response, bool]:
         """Send the request, read the response; and whether the connection may carry another call."""
         try:
             self._set_deadline(deadline)
@@ -230,7 +236,7 @@ class _Connection:
                 status, version, headers = self._read_head(deadline)
                 if status >= 200 or status == 101:
                     break  # 1xx (100 Continue, 103 Early Hints) are followed by the real response
-            return self._read_body(status, version, headers, deadline, max_body)
+            return self._read_body(status, version, headers, deadline, max_body, head_request)
         except TimeoutError as exc:
             raise ResponseTimeout("timed out") from exc
         except ssl.SSLError as exc:
@@ -288,12 +294,18 @@ class _Connection:
         return int(code), version, headers
 
     def _read_body(
-        self, status: int, version: str, headers: dict[str, str], deadline: float | None, max_body: int
+        self,
+        status: int,
+        version: str,
+        headers: dict[str, str],
+        deadline: float | None,
+        max_body: int,
+        head_request: bool,
     ) -> tuple[Response, bool]:
         tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
         keep_alive = "keep-alive" in tokens if version == "HTTP/1.0" else "close" not in tokens
         coding = headers.get("transfer-encoding")
-        if status in (101, 204, 304) or 100 <= status < 200:
+        if head_request or status in (101, 204, 304) or 100 <= status < 200:
             body = b""
         elif coding is not None:
             if coding.rsplit(",", 1)[-1].strip().lower() != "chunked":
