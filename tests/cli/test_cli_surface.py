@@ -93,6 +93,10 @@ BULK_OPTIONS = {
     "--max-in-flight": "max_in_flight",
     "--poll-interval": "poll_interval",
     "--max-attempts": "max_attempts",
+    "--max-pages-in-flight": "max_pages_in_flight",
+    "--max-images-in-flight": "max_images_in_flight",
+    "--max-requests-per-minute": "max_requests_per_minute",
+    "--pages-per-file": "pages_per_file",
 }
 
 
@@ -118,6 +122,7 @@ def test_bulk_settings_reach_the_runner(emulator: Emulator, capsys: pytest.Captu
     uris = [put(emulator, f"{n}.pdf", make_pdf(1)) for n in range(3)]
     argv = bulk_argv(emulator, tmp_path, uris, "--files-per-request", "1", "--max-in-flight", "2", "--json")
     argv += ["--poll-interval", "0.2", "--max-attempts", "2"]
+    argv += ["--max-pages-in-flight", "50", "--max-requests-per-minute", "600", "--pages-per-file", "1"]
     code, doc, err = run(capsys, *argv)
     assert code == 0 and doc["counts"]["done"] == 3, err
     report = load_report(tmp_path / "j.sqlite")
@@ -133,6 +138,16 @@ def test_bulk_settings_reach_the_runner(emulator: Emulator, capsys: pytest.Captu
         (["--max-attempts", "0"], "--max-attempts: must be in [1, 2000], got 0"),
         (["--poll-interval", "0"], "--poll-interval, --wait-timeout: poll_interval and poll_timeout must be > 0"),
         (["--images-per-request", "5"], "--images-per-request is for --kind images; this run is --kind files"),
+        # The quota settings: BulkRunner's own checks, named by flag (so the values reach it).
+        (["--max-pages-in-flight", "0"], "--max-pages-in-flight: must be an int >= 1, got 0"),
+        (["--max-requests-per-minute", "0"], "--max-requests-per-minute: must be an int >= 1, got 0"),
+        (["--pages-per-file", "0"], "--pages-per-file: must be an int >= 1, got 0"),
+        (["--kind", "images", "--max-images-in-flight", "0"], "--max-images-in-flight: must be an int >= 1, got 0"),
+        (["--max-images-in-flight", "5"], "--max-images-in-flight is for --kind images; this run is --kind files"),
+        (
+            ["--kind", "images", "--pages-per-file", "3"],
+            "--pages-per-file is for --kind files; this run is --kind images",
+        ),
     ],
 )
 def test_bulk_settings_are_checked_by_the_runner(

@@ -154,13 +154,8 @@ class BulkRunner:
         self.max_requests_per_minute, self.storage = max_requests_per_minute, storage
         self.max_in_flight, self.max_attempts, self.on_event = max_in_flight, max_attempts, on_event
         self.poll_interval, self.poll_timeout = poll_interval, poll_timeout
-        for name, value in (
-            ("per_request", self.per_request),
-            ("max_in_flight", max_in_flight),
-            ("max_attempts", max_attempts),
-        ):
-            if not 1 <= value <= MAX_PER_REQUEST:
-                raise ValidationError(name, f"must be in [1, {MAX_PER_REQUEST}], got {value}")
+        # The quotas first: an images run's per_request is capped by max_images_in_flight, and a bad
+        # quota is to be named as itself.
         for name, value in (
             ("max_pages_in_flight", max_pages_in_flight),
             ("max_images_in_flight", max_images_in_flight),
@@ -169,6 +164,13 @@ class BulkRunner:
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValidationError(name, f"must be an int >= 1, got {value!r}")
+        for name, value in (
+            ("per_request", self.per_request),
+            ("max_in_flight", max_in_flight),
+            ("max_attempts", max_attempts),
+        ):
+            if not 1 <= value <= MAX_PER_REQUEST:
+                raise ValidationError(name, f"must be in [1, {MAX_PER_REQUEST}], got {value}")
         self._pages = PageEstimate(pages_per_file)  # learned across the runs of this runner
         if not (poll_interval > 0 and poll_timeout > 0):
             raise ValidationError("poll_interval", "poll_interval and poll_timeout must be > 0")

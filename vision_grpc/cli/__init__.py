@@ -118,6 +118,31 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="submits of a batch, across runs, before its inputs fail, 1-2000 (default: 3)",
     )
+    # The project's quotas, shared by everything that uses the project: lower them to leave room.
+    bulk.add_argument(
+        "--max-pages-in-flight",
+        type=int,
+        metavar="N",
+        help="with --kind files: pages in processing at once, the project's quota (default: 10000)",
+    )
+    bulk.add_argument(
+        "--max-images-in-flight",
+        type=int,
+        metavar="N",
+        help="with --kind images: images in processing at once, the project's quota (default: 8000)",
+    )
+    bulk.add_argument(
+        "--max-requests-per-minute",
+        type=int,
+        metavar="N",
+        help="submits and polls per minute, the project's quota (default: 1800)",
+    )
+    bulk.add_argument(
+        "--pages-per-file",
+        type=int,
+        metavar="N",
+        help="with --kind files: pages assumed per file until results tell (default: 10)",
+    )
     _features(bulk)
 
     demo = commands.add_parser("demo", parents=[common], help="run the main job on the embedded emulator")

@@ -166,6 +166,15 @@ BULK_SETTINGS = {
     "max_in_flight": "--max-in-flight",
     "poll_interval": "--poll-interval",
     "max_attempts": "--max-attempts",
+    "max_pages_in_flight": "--max-pages-in-flight",
+    "max_images_in_flight": "--max-images-in-flight",
+    "max_requests_per_minute": "--max-requests-per-minute",
+    "pages_per_file": "--pages-per-file",
+}
+# The settings that mean something for one kind of run only.
+_KIND_SETTINGS = {
+    "files": ("files_per_request", "max_pages_in_flight", "pages_per_file"),
+    "images": ("images_per_request", "max_images_in_flight"),
 }
 
 
@@ -177,8 +186,9 @@ def bulk(args: argparse.Namespace) -> int:
     if not journal_dir.is_dir():
         raise UsageError(f"--journal {args.journal}: directory {journal_dir} does not exist")
     other = "images" if args.kind == "files" else "files"
-    if getattr(args, f"{other}_per_request") is not None:
-        raise UsageError(f"--{other}-per-request is for --kind {other}; this run is --kind {args.kind}")
+    for setting in _KIND_SETTINGS[other]:
+        if getattr(args, setting) is not None:
+            raise UsageError(f"{BULK_SETTINGS[setting]} is for --kind {other}; this run is --kind {args.kind}")
     settings = {name: getattr(args, name) for name in BULK_SETTINGS if getattr(args, name) is not None}
     inputs = _bulk_inputs(args)
     progress = BulkProgress(enabled=not args.json)
