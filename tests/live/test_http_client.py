@@ -265,61 +265,53 @@ def test_gzip_and_deflate_bodies_are_decoded() -> None:
         assert get(p).body == text
 
 
-@pytest.mark.parametrize(
-    "raw",
-    [
-        pytest.param(f"HTTP/1.1 200 OK\r\ncontent-length: {LIMIT + 1}\r\n\r\n".encode(), id="content-length"),
-        pytest.param(
-            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
-            + (b"80000\r\n" + b"a" * 0x80000 + b"\r\n") * 3
-            + b"0\r\n\r\n",
-            id="chunked",
-        ),
-        pytest.param(ok(gzip.compress(b"a" * (LIMIT + 1)), "content-encoding: gzip"), id="gzip-bomb"),
-        pytest.param(b"HTTP/1.1 200 OK\r\n\r\n" + b"a" * (LIMIT + 70_000), id="read-to-close"),
-    ],
-)
-def test_a_body_over_the_limit_is_refused_whatever_its_framing(raw: bytes) -> None:
-    with ScriptedServer([Script(raw, "close")]) as server:
-        with pytest.raises(_http_client.ResponseTooLarge):
-            get(pool(server))
+TOO_LARGE = [
+    pytest.param(f"HTTP/1.1 200 OK\r\ncontent-length: {LIMIT + 1}\r\n\r\n".encode(), id="content-length"),
+    pytest.param(
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+        + (b"80000\r\n" + b"a" * 0x80000 + b"\r\n") * 3
+        + b"0\r\n\r\n",
+        id="chunked",
+    ),
+    pytest.param(ok(gzip.compress(b"a" * (LIMIT + 1)), "content-encoding: gzip"), id="gzip-bomb"),
+    pytest.param(b"HTTP/1.1 200 OK\r\n\r\n" + b"a" * (LIMIT + 70_000), id="read-to-close"),
+]
+BROKEN_FRAMING = [
+    pytest.param(b"HTTP/1.1 abc Nope\r\n\r\n", id="status-line"),
+    pytest.param(b"HTTP/2 200 OK\r\n\r\n", id="version"),
+    pytest.param(b"SSH-2.0-OpenSSH_9.6\r\n\r\n", id="not-http"),
+    pytest.param(b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", id="header-line"),
+    pytest.param(b"HTTP/1.1 200 OK\r\n folded: x\r\n\r\n", id="folded-header"),
+    pytest.param(b"HTTP/1.1 200 OK\r\ncontent-length: 2, 3\r\n\r\n{}", id="two-lengths"),
+    pytest.param(b"HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n", id="negative-length"),
+    pytest.param(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n", id="chunk-size"),
+    pytest.param(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}XX0\r\n\r\n", id="chunk-end"),
+    pytest.param(ok(b"notgzip", "content-encoding: gzip"), id="bad-gzip"),
+    pytest.param(ok(b"{}", "content-encoding: br"), id="unknown-coding"),
+    pytest.param(b"HTTP/1.1 200 OK\r\n" + b"x-long: " + b"a" * 70_000 + b"\r\n\r\n", id="head-too-long"),
+]
+CUT_SHORT = [
+    pytest.param(b"", id="closed-at-once"),
+    pytest.param(b'HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{"name":', id="body-cut-short"),
+    pytest.param(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n10\r\nabc", id="chunk-cut-short"),
+    pytest.param(b"HTTP/1.1 200 OK\r\ncontent-", id="head-cut-short"),
+]
 
 
 @pytest.mark.parametrize(
-    "raw",
+    ("raw", "error"),
     [
-        pytest.param(b"HTTP/1.1 abc Nope\r\n\r\n", id="status-line"),
-        pytest.param(b"HTTP/2 200 OK\r\n\r\n", id="version"),
-        pytest.param(b"SSH-2.0-OpenSSH_9.6\r\n\r\n", id="not-http"),
-        pytest.param(b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", id="header-line"),
-        pytest.param(b"HTTP/1.1 200 OK\r\n folded: x\r\n\r\n", id="folded-header"),
-        pytest.param(b"HTTP/1.1 200 OK\r\ncontent-length: 2, 3\r\n\r\n{}", id="two-lengths"),
-        pytest.param(b"HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n", id="negative-length"),
-        pytest.param(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n", id="chunk-size"),
-        pytest.param(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}XX0\r\n\r\n", id="chunk-end"),
-        pytest.param(ok(b"notgzip", "content-encoding: gzip"), id="bad-gzip"),
-        pytest.param(ok(b"{}", "content-encoding: br"), id="unknown-coding"),
-        pytest.param(b"HTTP/1.1 200 OK\r\n" + b"x-long: " + b"a" * 70_000 + b"\r\n\r\n", id="head-too-long"),
+        # A body over the limit is refused whatever its framing (and not buffered past it).
+        *(pytest.param(*case.values, _http_client.ResponseTooLarge, id=f"too-large-{case.id}") for case in TOO_LARGE),
+        # Broken framing is a bad response, never a guess.
+        *(pytest.param(*case.values, _http_client.BadResponse, id=case.id) for case in BROKEN_FRAMING),
+        # A connection closed mid-answer is lost, not a short body.
+        *(pytest.param(*case.values, _http_client.ConnectionLost, id=case.id) for case in CUT_SHORT),
     ],
 )
-def test_broken_framing_is_a_bad_response(raw: bytes) -> None:
+def test_a_broken_answer_raises_its_own_error(raw: bytes, error: type[Exception]) -> None:
     with ScriptedServer([Script(raw, "close")]) as server:
-        with pytest.raises(_http_client.BadResponse):
-            get(pool(server))
-
-
-@pytest.mark.parametrize(
-    "raw",
-    [
-        pytest.param(b"", id="closed-at-once"),
-        pytest.param(b'HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{"name":', id="body-cut-short"),
-        pytest.param(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n10\r\nabc", id="chunk-cut-short"),
-        pytest.param(b"HTTP/1.1 200 OK\r\ncontent-", id="head-cut-short"),
-    ],
-)
-def test_a_connection_closed_mid_answer_is_lost_not_a_short_body(raw: bytes) -> None:
-    with ScriptedServer([Script(raw, "close")]) as server:
-        with pytest.raises(_http_client.ConnectionLost):
+        with pytest.raises(error):
             get(pool(server))
 
 
