@@ -240,7 +240,9 @@ class _Parsed:
     def response(self, index: int) -> Any:
         try:
             js = self._json(index)
-            return _builder(self.response_cls)(js)  # the fast way: exactly json_format's message, or Fallback
+            return jsonpb.message_builder(self.response_cls)(
+                js
+            )  # the fast way: exactly json_format's message, or Fallback
         except jsonpb.Fallback:
             pass
         except Exception as exc:  # a file's content: nested too deeply for the decoder
@@ -272,17 +274,6 @@ class _Parsed:
             pass
         message = self.response(index)
         return message.context.page_number, str(message.full_text_annotation.text), _words(message), _error(message)
-
-
-_BUILDERS: dict[Any, Any] = {}
-
-
-def _builder(cls: Any) -> Any:
-    """The precompiled JSON -> ``cls`` builder (``jsonpb.message_builder``), made once per class."""
-    build = _BUILDERS.get(cls)
-    if build is None:
-        build = _BUILDERS[cls] = jsonpb.message_builder(cls)
-    return build
 
 
 def _parse(
@@ -632,7 +623,7 @@ def _text_of(js: Any, response_cls: Any) -> tuple[int, str, tuple[Word, ...], An
         raise jsonpb.Fallback
     status = _member(js, "error", "error", dict)
     if status is not None:
-        error = _error(_builder(response_cls)({"error": status}))
+        error = _error(jsonpb.message_builder(response_cls)({"error": status}))
     return number, text, tuple(words), error
 
 
@@ -676,7 +667,7 @@ def _text_from_structs(response: Any, response_cls: Any) -> tuple[int, str, tupl
         raise jsonpb.Fallback
     status = response.error
     if status is not _UNSET and status is not None:
-        error = _error(_builder(response_cls)({"error": _object(status)}))
+        error = _error(jsonpb.message_builder(response_cls)({"error": _object(status)}))
     return number, text, tuple(words), error
 
 

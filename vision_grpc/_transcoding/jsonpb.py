@@ -33,7 +33,7 @@ from typing import Any
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.internal import type_checkers
 
-__all__ = ["FAST_JSON", "Fallback", "loads", "message_builder", "message_to_dict", "split_array"]
+__all__ = ["FAST_JSON", "INT64_TYPES", "Fallback", "loads", "message_builder", "message_to_dict", "split_array"]
 
 _msgspec: Any
 try:  # the `fast` extra
@@ -121,9 +121,20 @@ class Table(dict[str, tuple[str, int, Any]]):
     aliases: frozenset[str]  # the field names that differ from their JSON names: a key among them may be a duplicate
 
 
+_BUILDERS: dict[Any, Callable[[Any], Any]] = {}
+
+
 def message_builder(cls: Any) -> Callable[[Any], Any]:
     """A function: decoded JSON -> a new ``cls`` message, as ``ParseDict(js, cls(), ignore_unknown_fields=True)``
-    gives it; ``Fallback`` when ``js`` is outside the fast subset (see the module's docstring)."""
+    gives it; ``Fallback`` when ``js`` is outside the fast subset (see the module's docstring). Made once per
+    class (a lost race only builds it twice)."""
+    build = _BUILDERS.get(cls)
+    if build is None:
+        build = _BUILDERS[cls] = _new_builder(cls)
+    return build
+
+
+def _new_builder(cls: Any) -> Callable[[Any], Any]:
     table = _table(cls.DESCRIPTOR, {})
 
     def build(js: Any) -> Any:
@@ -313,7 +324,7 @@ def _scalar(kind: int, arg: Any, value: Any) -> Any:
     _MAP,
     _OTHER,
 ) = range(14)
-_INT64_TYPES = {
+INT64_TYPES = {  # the integer types whose JSON form is a string
     FieldDescriptor.TYPE_INT64,
     FieldDescriptor.TYPE_UINT64,
     FieldDescriptor.TYPE_SINT64,
@@ -366,7 +377,7 @@ def _encoding(descriptor: Descriptor, encodings: dict[str, Encoding | None]) -> 
             kind, arg = (_FLOAT32S if repeated else _FLOAT32), None
         elif field.type == FieldDescriptor.TYPE_DOUBLE:
             kind, arg = (_DOUBLES if repeated else _DOUBLE64), None
-        elif field.type in _INT64_TYPES:
+        elif field.type in INT64_TYPES:
             kind, arg = (_INT64S if repeated else _INT64), None
         elif field.type == FieldDescriptor.TYPE_BYTES:
             kind, arg = (_OTHER if repeated else _BYTES), None

@@ -193,8 +193,8 @@ class _Connection:
         try:
             sock = socket.create_connection(address, timeout=limit)
         except OSError as exc:  # refused, unresolvable, unreachable, timed out
-            reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__)
-            raise ConnectFailed(f"{reason} (after {limit:.3g}s)" if isinstance(exc, TimeoutError) else reason) from exc
+            reason = exc.strerror or type(exc).__name__
+            raise ConnectFailed(f"timed out (after {limit:.3g}s)" if isinstance(exc, TimeoutError) else reason) from exc
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small requests leave at once
             if tls is not None:
@@ -213,7 +213,7 @@ class _Connection:
             readable, _, _ = select.select([self._sock], [], [], 0)
         except (OSError, ValueError):
             return False
-        return not readable and not self._buffer
+        return not readable  # (a reusable connection's buffer is empty: bytes left over end reuse)
 
     def close(self) -> None:
         try:
